@@ -1,0 +1,158 @@
+"""The one phone normaliser: raw text and a default region in, E.164 out, or a reason.
+
+Every path that takes a phone number (CSV import, the admin, the API, webhooks) goes
+through :func:`normalize`, so a member typed as ``(415) 555-2671`` and texting us from
+``+14155552671`` is one person.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import phonenumbers
+from phonenumbers import PhoneNumberType, ValidationResult
+from phonenumbers import timezone as phone_timezone
+from phonenumbers.geocoder import country_name_for_number
+from phonenumbers.tzdata import TIMEZONE_LONGEST_PREFIX
+
+# Numbers of these kinds cannot receive a text message (or cost the sender money).
+_REFUSED_TYPES = {
+    PhoneNumberType.FIXED_LINE: "a landline, which cannot receive text messages",
+    PhoneNumberType.PREMIUM_RATE: "a premium-rate number",
+    PhoneNumberType.SHARED_COST: "a shared-cost number",
+    PhoneNumberType.UAN: "a company switchboard (UAN) number",
+    PhoneNumberType.VOICEMAIL: "a voicemail access number",
+    PhoneNumberType.PAGER: "a pager number",
+}
+_UNKNOWN_ZONE = "Etc/Unknown"
+_CLUTTER = str.maketrans("", "", " \t\u00a0-.()/")
+
+
+class InvalidPhoneNumber(ValueError):
+    """Raised with a stable ``code`` (for reports and the API) and a sentence for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedPhone:
+    e164: str
+    timezones: tuple[str, ...]
+
+
+def normalize(raw: str | None, *, region: str) -> NormalizedPhone:
+    """Return the number in E.164 with its time zones, or raise :class:`InvalidPhoneNumber`.
+
+    ``region`` (ISO 3166 code, e.g. ``US``) is used for numbers written without a ``+``
+    country code. Spreadsheets often drop the ``+``: a string of digits that is not a
+    number of ``region`` but is a valid international number is taken as the latter.
+    """
+    text = _clean(raw)
+    if not text:
+        raise InvalidPhoneNumber("empty", "No phone number.")
+    region = region.upper()
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as error:
+        number = _retry_as_international(text)
+        if number is None:
+            raise _parse_error(error, region) from None
+    number_type = phonenumbers.number_type(number)
+    if number_type == PhoneNumberType.UNKNOWN:
+        retried = _retry_as_international(text)
+        if retried is None:
+            raise _invalid_number_error(number, region)
+        number = retried
+        number_type = phonenumbers.number_type(number)
+    if number_type in _REFUSED_TYPES:
+        raise InvalidPhoneNumber(
+            "unsupported_type", f"This is {_REFUSED_TYPES[number_type]}."
+        )
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return NormalizedPhone(e164=e164, timezones=_timezones(number, number_type, e164))
+
+
+def normalize_phone(raw: str | None, *, region: str) -> str:
+    """Return the number in E.164, or raise :class:`InvalidPhoneNumber`."""
+    return normalize(raw, region=region).e164
+
+
+def timezones_for_phone(e164: str) -> tuple[str, ...]:
+    """Time zones of an already normalised number (empty when unknown)."""
+    number = phonenumbers.parse(e164, None)
+    return _timezones(number, phonenumbers.number_type(number), e164)
+
+
+def _clean(raw: str | None) -> str:
+    text = (raw or "").strip()
+    if text.startswith("'"):  # spreadsheets' "keep this as text" marker
+        text = text[1:]
+    if text.lower().startswith("tel:"):
+        text = text[4:]
+    return text.strip()
+
+
+def _retry_as_international(text: str) -> phonenumbers.PhoneNumber | None:
+    digits = text.translate(_CLUTTER)
+    if not digits.isdigit() or len(digits) < 10:
+        return None
+    try:
+        number = phonenumbers.parse("+" + digits, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if phonenumbers.number_type(number) == PhoneNumberType.UNKNOWN:
+        return None
+    return number
+
+
+def _parse_error(error: phonenumbers.NumberParseException, region: str) -> InvalidPhoneNumber:
+    kind = phonenumbers.NumberParseException
+    if error.error_type == kind.INVALID_COUNTRY_CODE:
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            return InvalidPhoneNumber(
+                "invalid_country_code",
+                f"No country code, and the default region {region!r} is not a known region.",
+            )
+        return InvalidPhoneNumber("invalid_country_code", "Unknown country calling code.")
+    if error.error_type in (kind.TOO_SHORT_NSN, kind.TOO_SHORT_AFTER_IDD):
+        return InvalidPhoneNumber("too_short", "Too short to be a phone number.")
+    if error.error_type == kind.TOO_LONG:
+        return InvalidPhoneNumber("too_long", "Too long to be a phone number.")
+    return InvalidPhoneNumber("not_a_number", "Not a phone number.")
+
+
+def _invalid_number_error(number: phonenumbers.PhoneNumber, region: str) -> InvalidPhoneNumber:
+    possible = phonenumbers.is_possible_number_with_reason(number)
+    if possible == ValidationResult.TOO_SHORT:
+        return InvalidPhoneNumber("too_short", "Too short to be a phone number.")
+    if possible == ValidationResult.TOO_LONG:
+        return InvalidPhoneNumber("too_long", "Too long to be a phone number.")
+    if possible == ValidationResult.INVALID_COUNTRY_CODE:
+        return InvalidPhoneNumber("invalid_country_code", "Unknown country calling code.")
+    country = country_name_for_number(number, "en") or region
+    return InvalidPhoneNumber("invalid_for_region", f"Not a valid phone number in {country}.")
+
+
+_TIMEZONE_CACHE: dict[str, tuple[str, ...]] = {}
+_TIMEZONE_CACHE_LIMIT = 100_000
+
+
+def _timezones(
+    number: phonenumbers.PhoneNumber, number_type: int, e164: str
+) -> tuple[str, ...]:
+    # A number's zones depend only on its country code (non-geographic kinds, such as
+    # most mobiles) or on its first TIMEZONE_LONGEST_PREFIX digits: cache by those.
+    if phone_timezone.is_number_type_geographical(number_type, number.country_code):
+        key = e164[1 : 1 + TIMEZONE_LONGEST_PREFIX]
+    else:
+        key = f"cc{number.country_code}"
+    zones = _TIMEZONE_CACHE.get(key)
+    if zones is None:
+        zones = tuple(
+            zone for zone in phone_timezone.time_zones_for_number(number) if zone != _UNKNOWN_ZONE
+        )
+        if len(_TIMEZONE_CACHE) < _TIMEZONE_CACHE_LIMIT:
+            _TIMEZONE_CACHE[key] = zones
+    return zones

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Make sure PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) answer for the tests:
+# start them when installed but stopped, install them with apt-get when missing (as root).
+set -euo pipefail
+
+PG_HOST=127.0.0.1 PG_PORT=5432 REDIS_PORT=6379
+
+log() { echo "[services] $*"; }
+
+answers() { # host port
+    (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+}
+
+wait_for() { # name host port
+    for _ in $(seq 1 60); do
+        answers "$2" "$3" && return 0
+        sleep 0.5
+    done
+    log "$1 did not start listening on $2:$3"
+    return 1
+}
+
+apt_install() {
+    if [ "$(id -u)" != 0 ]; then
+        log "$* missing and not root: install it, or start it on its default port"
+        exit 1
+    fi
+    log "installing $* with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_postgres() {
+    if answers "$PG_HOST" "$PG_PORT"; then
+        return 0
+    fi
+    if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+        apt_install postgresql
+    fi
+    local version
+    version="$(ls /etc/postgresql | sort -V | tail -1)"
+    log "starting PostgreSQL $version"
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+    wait_for PostgreSQL "$PG_HOST" "$PG_PORT"
+    # The tests connect as postgres/postgres over TCP: works with trust or password auth.
+    if [ "$(id -u)" = 0 ]; then
+        su postgres -c "psql -qc \"ALTER USER postgres PASSWORD 'postgres'\"" >/dev/null || true
+    fi
+}
+
+ensure_redis() {
+    if answers "$PG_HOST" "$REDIS_PORT"; then
+        return 0
+    fi
+    command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+    log "starting Redis"
+    redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no
+    wait_for Redis "$PG_HOST" "$REDIS_PORT"
+}
+
+ensure_postgres
+ensure_redis
+log "PostgreSQL and Redis answer on 127.0.0.1"
