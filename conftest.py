@@ -10,3 +10,14 @@ def media_root(settings, tmp_path):
     """Uploaded and generated files go to a temporary folder."""
     settings.MEDIA_ROOT = tmp_path / "media"
     return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def celery_worker(transactional_db, tmp_path):
+    """A real Celery worker process on this test's database and Redis, purged first."""
+    from smsadmin.celery import app
+    from smsadmin.testing.celery_worker import running_worker
+
+    app.control.purge()
+    with running_worker(tmp_path) as worker:
+        yield worker

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import phonenumbers
 from phonenumbers import PhoneNumberType, ValidationResult
 from phonenumbers import timezone as phone_timezone
-from phonenumbers.geocoder import country_name_for_number
+from phonenumbers.geodata.locale import LOCALE_DATA
 from phonenumbers.tzdata import TIMEZONE_LONGEST_PREFIX
 
 # Numbers of these kinds cannot receive a text message (or cost the sender money).
@@ -63,7 +63,7 @@ def normalize(raw: str | None, *, region: str) -> NormalizedPhone:
     if number_type == PhoneNumberType.UNKNOWN:
         retried = _retry_as_international(text)
         if retried is None:
-            raise _invalid_number_error(number, region)
+            raise _invalid_number_error(number)
         number = retried
         number_type = phonenumbers.number_type(number)
     if number_type in _REFUSED_TYPES:
@@ -123,16 +123,36 @@ def _parse_error(error: phonenumbers.NumberParseException, region: str) -> Inval
     return InvalidPhoneNumber("not_a_number", "Not a phone number.")
 
 
-def _invalid_number_error(number: phonenumbers.PhoneNumber, region: str) -> InvalidPhoneNumber:
+def _invalid_number_error(number: phonenumbers.PhoneNumber) -> InvalidPhoneNumber:
     possible = phonenumbers.is_possible_number_with_reason(number)
+    if possible == ValidationResult.INVALID_COUNTRY_CODE:
+        return InvalidPhoneNumber("invalid_country_code", "Unknown country calling code.")
+    number_region = phonenumbers.region_code_for_number(number) or (
+        phonenumbers.region_code_for_country_code(number.country_code)
+    )
+    if possible == ValidationResult.INVALID_LENGTH:
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(number_region)
+        lengths = metadata.general_desc.possible_length if metadata else ()
+        digits = len(phonenumbers.national_significant_number(number))
+        if lengths and digits < min(lengths):
+            possible = ValidationResult.TOO_SHORT
+        elif lengths and digits > max(lengths):
+            possible = ValidationResult.TOO_LONG
     if possible == ValidationResult.TOO_SHORT:
         return InvalidPhoneNumber("too_short", "Too short to be a phone number.")
     if possible == ValidationResult.TOO_LONG:
         return InvalidPhoneNumber("too_long", "Too long to be a phone number.")
-    if possible == ValidationResult.INVALID_COUNTRY_CODE:
-        return InvalidPhoneNumber("invalid_country_code", "Unknown country calling code.")
-    country = country_name_for_number(number, "en") or region
-    return InvalidPhoneNumber("invalid_for_region", f"Not a valid phone number in {country}.")
+    return InvalidPhoneNumber(
+        "invalid_for_region", f"Not a valid phone number in {_country_name(number_region)}."
+    )
+
+
+def _country_name(region: str) -> str:
+    names = LOCALE_DATA.get(region, {})
+    name = names.get("en", "")
+    if name.startswith("*"):  # the data's alias: "same as in that language"
+        name = names.get(name[1:], "")
+    return name or region
 
 
 _TIMEZONE_CACHE: dict[str, tuple[str, ...]] = {}
