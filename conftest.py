@@ -21,3 +21,19 @@ def celery_worker(transactional_db, tmp_path):
     app.control.purge()
     with running_worker(tmp_path) as worker:
         yield worker
+
+
+@pytest.fixture
+def fake_twilio(settings):
+    """The project's fake Twilio on loopback, with the real SDK pointed at it.
+
+    Status callbacks are off: tests that want them turn them on with ``set_rules``.
+    """
+    from smsadmin.fakes.twilio import FakeTwilio
+
+    with FakeTwilio(callbacks=False, status_delay_ms=None, seed=7) as fake:
+        settings.SMS_BACKEND = "twilio"
+        settings.TWILIO_ACCOUNT_SID = fake.account_sid
+        settings.TWILIO_AUTH_TOKEN = fake.auth_token
+        settings.TWILIO_API_BASE_URL = fake.base_url
+        yield fake

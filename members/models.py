@@ -22,9 +22,7 @@ class MemberQuerySet(models.QuerySet["Member"]):
         return self.filter(Exists(OptOut.objects.active().filter(phone=OuterRef("phone"))))
 
     def suppressed(self) -> MemberQuerySet:
-        return self.filter(
-            Exists(Suppression.objects.active().filter(phone=OuterRef("phone")))
-        )
+        return self.filter(Exists(Suppression.objects.active().filter(phone=OuterRef("phone"))))
 
     def textable(self) -> MemberQuerySet:
         """Members we may text: neither opted out nor suppressed."""
@@ -57,9 +55,7 @@ class Member(models.Model):
     number_timezones = models.JSONField(
         default=list, blank=True, editable=False, help_text="Time zones of the phone number."
     )
-    is_community = models.BooleanField(
-        "in the community pool", default=True, db_index=True
-    )
+    is_community = models.BooleanField("in the community pool", default=True, db_index=True)
     is_daily_subscriber = models.BooleanField(
         "daily message subscriber", default=False, db_index=True
     )
@@ -83,7 +79,9 @@ class Member(models.Model):
 
     def merge_values(self) -> dict[str, str]:
         """Every value a message template can use for this member."""
-        values = {str(key): "" if value is None else str(value) for key, value in self.fields.items()}
+        values = {
+            str(key): "" if value is None else str(value) for key, value in self.fields.items()
+        }
         values.update(
             first_name=self.first_name, last_name=self.last_name, email=self.email, phone=self.phone
         )
@@ -136,13 +134,21 @@ class ContactBlock(models.Model):
     phone = models.CharField(max_length=PHONE_MAX_LENGTH)
     created_at = models.DateTimeField(default=django_timezone.now, db_index=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+", editable=False,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
     )
     lifted_at = models.DateTimeField(null=True, blank=True, editable=False)
     lifted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+", editable=False,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
     )
     lifted_reason = models.CharField(max_length=255, blank=True, editable=False)
 
@@ -183,7 +189,8 @@ class OptOut(ContactBlock):
         verbose_name = "opt-out"
         constraints = [
             models.UniqueConstraint(
-                fields=["phone"], condition=Q(lifted_at__isnull=True),
+                fields=["phone"],
+                condition=Q(lifted_at__isnull=True),
                 name="one_active_optout_per_phone",
             )
         ]
@@ -212,7 +219,8 @@ class Suppression(ContactBlock):
     class Meta(ContactBlock.Meta):
         constraints = [
             models.UniqueConstraint(
-                fields=["phone"], condition=Q(lifted_at__isnull=True),
+                fields=["phone"],
+                condition=Q(lifted_at__isnull=True),
                 name="one_active_suppression_per_phone",
             )
         ]
@@ -272,3 +280,17 @@ class ImportJob(models.Model):
         if not self.bytes_total:
             return 0
         return min(100, int(100 * self.bytes_read / self.bytes_total))
+
+
+class StaffProfile(models.Model):
+    """What we know about a staff user beyond Django's user: the phone test texts go to."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_profile"
+    )
+    phone = models.CharField(
+        max_length=PHONE_MAX_LENGTH, blank=True, help_text="Test messages are sent here."
+    )
+
+    def __str__(self) -> str:
+        return f"Profile of {self.user}"

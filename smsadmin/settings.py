@@ -111,9 +111,7 @@ TEMPLATES = [
 # Default: a SQLite file that web, worker and beat share. WAL lets readers and one
 # writer work at once; the busy timeout makes a writer wait for the lock, not fail.
 DATABASES = {
-    "default": env.db_url(
-        "DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'smsadmin.sqlite3'}"
-    )
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'smsadmin.sqlite3'}")
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -135,8 +133,10 @@ AUTHENTICATION_BACKENDS = [
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-     "OPTIONS": {"min_length": 12}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -174,6 +174,47 @@ IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=100 * 1024 * 1024)
 IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=1_000_000)
 
 
+# --- Sending texts --------------------------------------------------------------------
+# Twilio credentials; without them the simulator backend stands in (the local demo).
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+# Only for pointing the real SDK at the project's fake Twilio (tests, benchmarks, demo).
+TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
+SMS_BACKEND = env.str(
+    "SMS_BACKEND", default="twilio" if TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN else "simulator"
+)
+if SMS_BACKEND not in {"twilio", "simulator"}:
+    raise ImproperlyConfigured(f"SMS_BACKEND must be twilio or simulator, not {SMS_BACKEND!r}.")
+if IS_STRICT and SMS_BACKEND == "twilio" and not (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN):
+    raise ImproperlyConfigured("SMS_BACKEND=twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.")
+# Senders staff may pick: Twilio phone numbers (E.164) or Messaging Service SIDs (MG...).
+SMS_SENDERS = env.list("SMS_SENDERS", default=["+15005550006"])
+SMS_DEFAULT_SENDER = env.str("SMS_DEFAULT_SENDER", default=SMS_SENDERS[0])
+if SMS_DEFAULT_SENDER not in SMS_SENDERS:
+    raise ImproperlyConfigured("SMS_DEFAULT_SENDER must be one of SMS_SENDERS.")
+# Segments per second each sender may send (Twilio limits segments, not messages): a US
+# long code allows 1, toll-free 3, a short code 100; ask Twilio for yours.
+SMS_RATE_LIMIT_PER_SECOND = env.float("SMS_RATE_LIMIT_PER_SECOND", default=10)
+# Per-sender overrides, e.g. SMS_SENDER_RATE_LIMITS=+15551234567=1,MG0123...=100
+SMS_SENDER_RATE_LIMITS = {
+    sender: float(rate) for sender, rate in env.dict("SMS_SENDER_RATE_LIMITS", default={}).items()
+}
+# Price of one segment, for the cost estimate shown before sending.
+SMS_PRICE_PER_SEGMENT = env.float("SMS_PRICE_PER_SEGMENT", default=0.0083)
+SMS_PRICE_CURRENCY = env.str("SMS_PRICE_CURRENCY", default="USD")
+# The public https address of this site: Twilio calls it back and signs with it.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Seconds before a call to the provider is given up (then reconciled, never blindly resent).
+SMS_PROVIDER_TIMEOUT = env.float("SMS_PROVIDER_TIMEOUT", default=10)
+# Requests in flight per worker process, and messages a worker claims at a time.
+SMS_SEND_CONCURRENCY = env.int("SMS_SEND_CONCURRENCY", default=64)
+SMS_SEND_CHUNK_SIZE = env.int("SMS_SEND_CHUNK_SIZE", default=200)
+# Task chains sending one batch at once: match the worker slots (processes) you run.
+SMS_SEND_TASK_CHAINS = env.int("SMS_SEND_TASK_CHAINS", default=2)
+# Attempts before a message with transient errors is failed for good.
+SMS_MAX_ATTEMPTS = env.int("SMS_MAX_ATTEMPTS", default=6)
+
+
 # --- Redis and Celery -----------------------------------------------------------------
 def _redis_answers(host: str = "127.0.0.1", port: int = 6379) -> bool:
     try:
@@ -185,12 +226,16 @@ def _redis_answers(host: str = "127.0.0.1", port: int = 6379) -> bool:
 
 CELERY_FILESYSTEM_BROKER_DIR = VAR_DIR / "celery-broker"
 _default_broker = "redis://127.0.0.1:6379/0"
-if DJANGO_ENV == "development" and "CELERY_BROKER_URL" not in env and "REDIS_URL" not in env:
-    # The embedded default: Redis on this machine when it answers, else a broker kept in
-    # files. Either way the database is the record of what must be sent, so a broker
-    # message lost here only delays work.
-    if not _redis_answers():
-        _default_broker = "filesystem://"
+# The embedded default: Redis on this machine when it answers, else a broker kept in
+# files. Either way the database is the record of what must be sent, so a broker
+# message lost here only delays work.
+if (
+    DJANGO_ENV == "development"
+    and "CELERY_BROKER_URL" not in env
+    and "REDIS_URL" not in env
+    and not _redis_answers()
+):
+    _default_broker = "filesystem://"
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = env.str(
     "CELERY_BROKER_URL", default=REDIS_URL if "REDIS_URL" in env else _default_broker
@@ -203,7 +248,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
     "visibility_timeout": CELERY_TASK_TIME_LIMIT * 2,
 }
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for folder in ("in", "processed"):
+    for folder in ("in", "processed", "control"):
         (CELERY_FILESYSTEM_BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS.update(
         {
@@ -211,6 +256,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
             "data_folder_out": str(CELERY_FILESYSTEM_BROKER_DIR / "in"),
             "processed_folder": str(CELERY_FILESYSTEM_BROKER_DIR / "processed"),
             "store_processed": False,
+            "control_folder": str(CELERY_FILESYSTEM_BROKER_DIR / "control"),
         }
     )
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="smsadmin")
@@ -225,7 +271,12 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # The one place where periodic jobs are declared; later issues add to it.
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "launch-due-campaigns": {"task": "campaigns.launch_due_campaigns", "schedule": 15.0},
+    "finish-sent-campaigns": {"task": "campaigns.finish_sent_campaigns", "schedule": 15.0},
+    "delivery-sweep": {"task": "delivery.sweep", "schedule": 30.0},
+    "simulated-statuses": {"task": "delivery.report_simulated_statuses", "schedule": 5.0},
+}
 
 # --- Logging --------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
@@ -241,5 +292,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
+        # The twilio SDK logs every request and its headers at INFO.
+        "twilio": {"level": "WARNING"},
     },
 }

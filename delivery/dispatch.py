@@ -1,0 +1,62 @@
+"""Hand a batch's pending messages to workers, and pick up what nobody is working on.
+
+Tasks only say "send this batch's due messages"; the rows are the record. A task sends
+up to MESSAGES_PER_TASK and enqueues its successor while due messages remain, so a
+million-message batch takes a few hundred tasks, not a million.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from delivery.models import Batch, Message
+
+MESSAGES_PER_TASK = 5_000
+# A batch with due messages that no worker has claimed from for this long is re-dispatched.
+IDLE_BEFORE_SWEEP = timedelta(seconds=60)
+
+
+def parallel_chains() -> int:
+    """How many task chains work on one batch at once (one per worker slot, by default)."""
+    return settings.SMS_SEND_TASK_CHAINS
+
+
+def dispatch_batch(*, batch_id: int, chains: int | None = None) -> None:
+    """Enqueue the batch's sending after the current transaction commits."""
+    from delivery.tasks import send_batch_messages
+
+    for _ in range(chains or parallel_chains()):
+        transaction.on_commit(lambda: send_batch_messages.delay(batch_id))
+
+
+def has_due_messages(*, batch_id: int) -> bool:
+    now = timezone.now()
+    return Message.objects.filter(
+        Q(send_after__isnull=True) | Q(send_after__lte=now),
+        batch_id=batch_id,
+        status=Message.Status.PENDING,
+    ).exists()
+
+
+def sweep_idle_batches() -> list[int]:
+    """Re-dispatch unpaused batches with due pending messages that nobody is sending."""
+    now = timezone.now()
+    due = Message.objects.filter(
+        Q(send_after__isnull=True) | Q(send_after__lte=now),
+        batch_id=OuterRef("pk"),
+        status=Message.Status.PENDING,
+    )
+    idle = (
+        Batch.objects.filter(is_paused=False)
+        .filter(Q(last_claimed_at__isnull=True) | Q(last_claimed_at__lt=now - IDLE_BEFORE_SWEEP))
+        .filter(Exists(due))
+    )
+    batch_ids = list(idle.values_list("pk", flat=True))
+    for batch_id in batch_ids:
+        dispatch_batch(batch_id=batch_id, chains=1)
+    return batch_ids

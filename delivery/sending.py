@@ -1,0 +1,235 @@
+"""Send a batch's due messages: many requests in flight, one shared rate limit.
+
+One event loop per call. A producer claims messages in chunks (database work runs on
+one thread of its own, since Django's ORM is synchronous), senders take them off a
+queue, wait for the sender's rate limit and call the backend, and a flusher writes the
+outcomes back in batches. Transient errors are retried here a few times with back-off;
+a message still failing goes back to ``pending`` for later, up to SMS_MAX_ATTEMPTS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from delivery.backends import OutgoingSms, SendOutcome, SendResult, SmsBackend, create_backend
+from delivery.claims import (
+    AttemptRecord,
+    ClaimedMessage,
+    SendRecord,
+    claim_due_messages,
+    record_results,
+)
+from delivery.models import Attempt
+from delivery.ratelimit import RateLimiter, create_rate_limiter
+
+logger = logging.getLogger(__name__)
+
+# Tries inside one round before a transiently failing message is put back for later.
+IN_ROUND_TRIES = 3
+FLUSH_EVERY_SECONDS = 0.05
+
+
+@dataclass
+class SendSummary:
+    claimed: int = 0
+    accepted: int = 0
+    failed: int = 0
+    retry_later: int = 0
+    rate_limit_waits: int = 0
+    by_outcome: dict[str, int] = field(default_factory=dict)
+
+    def add(self, record: SendRecord) -> None:
+        if record.outcome == SendOutcome.ACCEPTED:
+            self.accepted += 1
+        elif record.outcome == SendOutcome.FAILED:
+            self.failed += 1
+        else:
+            self.retry_later += 1
+
+
+def send_due_messages(*, batch_id: int, max_messages: int) -> SendSummary:
+    """Claim and send up to ``max_messages`` due messages of one batch; return a summary."""
+    return asyncio.run(_BatchSender(batch_id=batch_id, max_messages=max_messages).run())
+
+
+class _BatchSender:
+    def __init__(self, *, batch_id: int, max_messages: int) -> None:
+        self.batch_id = batch_id
+        self.max_messages = max_messages
+        self.concurrency = settings.SMS_SEND_CONCURRENCY
+        self.chunk_size = settings.SMS_SEND_CHUNK_SIZE
+        self.summary = SendSummary()
+        self._database = ThreadPoolExecutor(max_workers=1, thread_name_prefix="delivery-db")
+        self._done: list[SendRecord] = []
+
+    async def run(self) -> SendSummary:
+        self.backend: SmsBackend = create_backend()
+        self.limiter: RateLimiter = create_rate_limiter()  # type: ignore[assignment]
+        queue: asyncio.Queue[ClaimedMessage | None] = asyncio.Queue(maxsize=self.chunk_size)
+        flusher = asyncio.create_task(self._flush_periodically())
+        try:
+            senders = [asyncio.create_task(self._sender(queue)) for _ in range(self.concurrency)]
+            await self._produce(queue)
+            await asyncio.gather(*senders)
+        finally:
+            flusher.cancel()
+            await self._flush()
+            await self.backend.aclose()
+            await self.limiter.aclose()
+            # The database thread's own connection, not this thread's.
+            await self._in_database(lambda: connection.close())
+            self._database.shutdown()
+        self.summary.rate_limit_waits = self.limiter.waits
+        return self.summary
+
+    async def _in_database(self, function: Any, *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._database, lambda: function(*args, **kwargs))
+
+    async def _produce(self, queue: asyncio.Queue[ClaimedMessage | None]) -> None:
+        try:
+            while self.summary.claimed < self.max_messages:
+                limit = min(self.chunk_size, self.max_messages - self.summary.claimed)
+                claimed = await self._in_database(
+                    claim_due_messages, batch_id=self.batch_id, limit=limit
+                )
+                if not claimed:
+                    break
+                self.summary.claimed += len(claimed)
+                for message in claimed:
+                    await queue.put(message)
+        finally:
+            for _ in range(self.concurrency):
+                await queue.put(None)
+
+    async def _sender(self, queue: asyncio.Queue[ClaimedMessage | None]) -> None:
+        while (message := await queue.get()) is not None:
+            record = await self._send_one(message)
+            self.summary.add(record)
+            self._done.append(record)
+
+    async def _send_one(self, message: ClaimedMessage) -> SendRecord:
+        sms = OutgoingSms(
+            message_id=message.id, to=message.phone, sender=message.sender, body=message.body
+        )
+        attempts: list[AttemptRecord] = []
+        if message.must_reconcile:
+            # An earlier try may have reached the provider: never send before knowing.
+            started_at = timezone.now()
+            found = await self._look_up(sms, message)
+            if found is None:
+                return SendRecord(message=message, outcome=SendOutcome.UNKNOWN, attempts=[])
+            if found:
+                result = SendResult(
+                    outcome=SendOutcome.ACCEPTED,
+                    duration_ms=0,
+                    provider_sid=found,
+                    error_message=_FOUND_AT_PROVIDER,
+                )
+                return _record(message, result, [_attempt_record(started_at, result)])
+        result = SendResult(outcome=SendOutcome.RETRY, duration_ms=0)
+        for try_number in range(1, IN_ROUND_TRIES + 1):
+            await self.limiter.acquire(message.sender, message.segments)
+            started_at = timezone.now()
+            result = await self.backend.send(sms)
+            if result.outcome == SendOutcome.UNKNOWN:
+                result = await self._resolve_unknown(sms, message, result)
+            attempts.append(_attempt_record(started_at, result))
+            if result.outcome != SendOutcome.RETRY:
+                break
+            if try_number < IN_ROUND_TRIES:
+                await asyncio.sleep(_backoff_seconds(try_number))
+        return _record(message, result, attempts)
+
+    async def _look_up(self, sms: OutgoingSms, message: ClaimedMessage) -> str | None:
+        """The provider SID of this message if the provider has it, "" if it has not,
+        None if the provider could not tell us."""
+        try:
+            sid = await self.backend.find_sent(
+                to=sms.to, sender=sms.sender, body=sms.body, since=message.claimed_at
+            )
+        except Exception:
+            logger.warning("Could not look message %s up at the provider", message.id)
+            return None
+        return sid or ""
+
+    async def _resolve_unknown(
+        self, sms: OutgoingSms, message: ClaimedMessage, result: SendResult
+    ) -> SendResult:
+        """After a timeout or a 5xx, ask the provider whether it took the message."""
+        found = await self._look_up(sms, message)
+        if found:
+            return SendResult(
+                outcome=SendOutcome.ACCEPTED,
+                duration_ms=result.duration_ms,
+                provider_sid=found,
+                http_status=result.http_status,
+                error_message=_FOUND_AT_PROVIDER,
+            )
+        if found == "":
+            return SendResult(
+                outcome=SendOutcome.RETRY,
+                duration_ms=result.duration_ms,
+                http_status=result.http_status,
+                error_code=result.error_code,
+                error_message=result.error_message,
+            )
+        return result  # still unknown: held back until the provider can answer
+
+    async def _flush_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY_SECONDS)
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._done:
+            return
+        done, self._done = self._done, []
+        await self._in_database(record_results, done)
+
+
+_FOUND_AT_PROVIDER = "found at the provider"
+
+
+def _record(
+    message: ClaimedMessage, result: SendResult, attempts: list[AttemptRecord]
+) -> SendRecord:
+    return SendRecord(
+        message=message,
+        outcome=result.outcome,
+        attempts=attempts,
+        provider_sid=result.provider_sid,
+        error_code=result.error_code,
+        error_message="" if result.outcome == SendOutcome.ACCEPTED else result.error_message,
+    )
+
+
+def _attempt_record(started_at: Any, result: SendResult) -> AttemptRecord:
+    outcome = {
+        SendOutcome.ACCEPTED: Attempt.Outcome.ACCEPTED,
+        SendOutcome.FAILED: Attempt.Outcome.FAILED,
+        SendOutcome.UNKNOWN: Attempt.Outcome.UNKNOWN,
+    }.get(result.outcome, Attempt.Outcome.RETRY)
+    if result.outcome == SendOutcome.ACCEPTED and result.error_message == _FOUND_AT_PROVIDER:
+        outcome = Attempt.Outcome.RECONCILED
+    return AttemptRecord(
+        started_at=started_at,
+        duration_ms=result.duration_ms,
+        outcome=outcome,
+        http_status=result.http_status,
+        error_code=result.error_code,
+        error_message=result.error_message,
+    )
+
+
+def _backoff_seconds(try_number: int) -> float:
+    return min(8.0, 0.5 * 2 ** (try_number - 1)) * (0.5 + random.random())  # noqa: S311

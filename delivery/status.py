@@ -1,0 +1,86 @@
+"""Apply a provider's status report to a message: forward only, idempotent.
+
+Callbacks arrive late, twice or out of order; a ``sent`` after ``delivered`` must change
+nothing. The rule lives in one UPDATE: the new status applies only to a message whose
+current status ranks lower.
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.utils import timezone
+
+from delivery.models import Message
+
+Status = Message.Status
+
+RANK = {
+    Status.PENDING: 0,
+    Status.SENDING: 1,
+    Status.ACCEPTED: 2,
+    Status.SENT: 3,
+    Status.DELIVERED: 4,
+    Status.UNDELIVERED: 4,
+    Status.FAILED: 4,
+    Status.CANCELED: 4,
+}
+FINAL_STATUSES = frozenset(status for status, rank in RANK.items() if rank == 4)
+
+# Twilio's message statuses, as ours.
+PROVIDER_STATUSES = {
+    "accepted": Status.ACCEPTED,
+    "scheduled": Status.ACCEPTED,
+    "queued": Status.ACCEPTED,
+    "sending": Status.ACCEPTED,
+    "sent": Status.SENT,
+    "delivered": Status.DELIVERED,
+    "read": Status.DELIVERED,
+    "undelivered": Status.UNDELIVERED,
+    "failed": Status.FAILED,
+}
+
+_TIMESTAMP_FOR = {
+    Status.SENT: "sent_at",
+    Status.DELIVERED: "delivered_at",
+    Status.UNDELIVERED: "failed_at",
+    Status.FAILED: "failed_at",
+    Status.ACCEPTED: "accepted_at",
+}
+
+
+def apply_provider_status(
+    *,
+    provider_sid: str,
+    provider_status: str,
+    error_code: int | None = None,
+    error_message: str = "",
+) -> bool:
+    """Move the message with this provider SID forward; True when something changed."""
+    new_status = PROVIDER_STATUSES.get(provider_status.strip().lower())
+    if new_status is None or not provider_sid:
+        return False
+    lower = [status.value for status, rank in RANK.items() if rank < RANK[new_status]]
+    timestamp_column = _TIMESTAMP_FOR[new_status]
+    now = timezone.now()
+    placeholders = ", ".join(["%s"] * len(lower))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE delivery_message
+            SET status = %s, {timestamp_column} = %s, status_updated_at = %s,
+                error_code = COALESCE(%s, error_code),
+                error_message = CASE WHEN %s <> '' THEN %s ELSE error_message END
+            WHERE provider_sid = %s AND status IN ({placeholders})
+            """,  # noqa: S608 - the column name and placeholders are ours
+            [
+                new_status.value,
+                now,
+                now,
+                error_code,
+                error_message[:255],
+                error_message[:255],
+                provider_sid,
+                *lower,
+            ],
+        )
+        return cursor.rowcount > 0

@@ -1,0 +1,159 @@
+"""Sending through the real twilio SDK to the fake Twilio: what Twilio would have received."""
+
+from __future__ import annotations
+
+import pytest
+
+from delivery.models import Attempt, Message
+from delivery.sending import send_due_messages
+from delivery.tests.factories import BatchFactory, MessageFactory
+from members.tests.factories import OptOutFactory
+
+# Sending runs its database work on a thread of its own: the rows must be committed.
+pytestmark = pytest.mark.django_db(transaction=True)
+Status = Message.Status
+
+
+@pytest.fixture(autouse=True)
+def fast_sending(settings):
+    settings.SMS_RATE_LIMIT_PER_SECOND = 10_000
+    settings.SMS_SEND_CONCURRENCY = 8
+    settings.SMS_SEND_CHUNK_SIZE = 10
+    settings.PUBLIC_BASE_URL = "https://sms.example.org"
+
+
+def creations(fake):
+    return [request for request in fake.requests if request.method == "POST"]
+
+
+def test_every_message_reaches_twilio_once_with_its_fields(fake_twilio):
+    batch = BatchFactory(sender="+15005550006")
+    messages = MessageFactory.create_batch(25, batch=batch)
+
+    summary = send_due_messages(batch_id=batch.pk, max_messages=1000)
+
+    assert (summary.claimed, summary.accepted, summary.failed) == (25, 25, 0)
+    received = creations(fake_twilio)
+    assert sorted(request.form["To"] for request in received) == sorted(
+        message.phone for message in messages
+    )
+    first = received[0].form
+    assert first["From"] == "+15005550006"
+    assert first["Body"] == messages[0].body
+    assert first["StatusCallback"] == "https://sms.example.org/webhooks/twilio/status"
+    sids = {message.sid for message in fake_twilio.messages}
+    assert set(Message.objects.values_list("provider_sid", flat=True)) == sids
+    assert set(Message.objects.values_list("status", flat=True)) == {Status.ACCEPTED}
+    assert Attempt.objects.filter(outcome=Attempt.Outcome.ACCEPTED).count() == 25
+
+
+def test_a_messaging_service_sender_is_sent_as_such(fake_twilio):
+    batch = BatchFactory(sender="MG" + "0" * 32)
+    MessageFactory(batch=batch)
+    send_due_messages(batch_id=batch.pk, max_messages=10)
+    (request,) = creations(fake_twilio)
+    assert request.form["MessagingServiceSid"] == "MG" + "0" * 32
+    assert "From" not in request.form
+
+
+def test_a_permanent_error_fails_the_message_with_its_code_at_once(fake_twilio):
+    batch = BatchFactory()
+    bad, good = MessageFactory.create_batch(2, batch=batch)
+    fake_twilio.fail_numbers(bad.phone, status=400, code=21211)
+
+    summary = send_due_messages(batch_id=batch.pk, max_messages=10)
+
+    bad.refresh_from_db()
+    good.refresh_from_db()
+    assert (bad.status, bad.error_code, bad.attempts) == (Status.FAILED, 21211, 1)
+    assert good.status == Status.ACCEPTED
+    assert len(fake_twilio.requests_to(bad.phone)) == 1
+    assert (summary.accepted, summary.failed) == (1, 1)
+
+
+def test_a_burst_of_429s_is_retried_to_success(fake_twilio):
+    batch = BatchFactory()
+    MessageFactory.create_batch(4, batch=batch)
+    fake_twilio.rate_limit_next(3)
+
+    send_due_messages(batch_id=batch.pk, max_messages=10)
+
+    assert set(Message.objects.values_list("status", flat=True)) == {Status.ACCEPTED}
+    assert Attempt.objects.filter(http_status=429).count() == 3
+    assert len(fake_twilio.messages) == 4
+
+
+def test_a_500_after_twilio_created_the_message_is_reconciled_not_resent(fake_twilio):
+    batch = BatchFactory()
+    message = MessageFactory(batch=batch)
+    # Every creation answers 500 after creating the message; lookups are answered.
+    fake_twilio.set_rules(server_error_fraction=1.0, server_errors_after_creating=True)
+
+    send_due_messages(batch_id=batch.pk, max_messages=10)
+
+    message.refresh_from_db()
+    (created,) = fake_twilio.messages
+    assert (message.status, message.provider_sid) == (Status.ACCEPTED, created.sid)
+    assert Attempt.objects.get().outcome == Attempt.Outcome.RECONCILED
+
+
+def test_a_500_before_creating_is_retried(fake_twilio):
+    batch = BatchFactory()
+    message = MessageFactory(batch=batch)
+    fake_twilio.set_rules(server_error_fraction=1.0)
+
+    summary = send_due_messages(batch_id=batch.pk, max_messages=10)
+
+    message.refresh_from_db()
+    assert summary.retry_later == 1
+    assert message.status == Status.PENDING
+    assert message.attempts == 3
+    assert fake_twilio.messages == []
+
+
+def test_an_opted_out_phone_never_reaches_twilio(fake_twilio):
+    batch = BatchFactory()
+    stopped, other = MessageFactory.create_batch(2, batch=batch)
+    OptOutFactory(phone=stopped.phone)
+
+    send_due_messages(batch_id=batch.pk, max_messages=10)
+
+    assert fake_twilio.requests_to(stopped.phone) == []
+    assert len(fake_twilio.requests_to(other.phone)) == 1
+    stopped.refresh_from_db()
+    assert stopped.status == Status.CANCELED
+
+
+def test_max_messages_bounds_one_round(fake_twilio):
+    batch = BatchFactory()
+    MessageFactory.create_batch(15, batch=batch)
+    summary = send_due_messages(batch_id=batch.pk, max_messages=10)
+    assert summary.claimed == 10
+    assert Message.objects.filter(status=Status.PENDING).count() == 5
+    assert len(creations(fake_twilio)) == 10
+
+
+def test_when_the_provider_cannot_say_whether_it_took_a_message_it_is_held_not_resent(
+    fake_twilio, settings
+):
+    settings.SMS_PROVIDER_TIMEOUT = 0.3
+    batch = BatchFactory()
+    message = MessageFactory(batch=batch)
+    # Twilio stops answering: the send times out, and so does the lookup after it.
+    fake_twilio.set_rules(stall_fraction=1.0, stall_seconds=1.0, failures_include_reads=True)
+    send_due_messages(batch_id=batch.pk, max_messages=10)
+    message.refresh_from_db()
+    assert (message.status, message.must_reconcile) == (Status.PENDING, True)
+    assert message.send_after is not None
+    assert Attempt.objects.get().outcome == Attempt.Outcome.UNKNOWN
+
+    # Twilio recovers: the next round asks before sending, then sends exactly once.
+    fake_twilio.set_rules(stall_fraction=0.0)
+    Message.objects.update(send_after=None)
+    send_due_messages(batch_id=batch.pk, max_messages=10)
+    message.refresh_from_db()
+    assert len(fake_twilio.messages) == 1
+    assert (message.status, message.provider_sid) == (
+        Status.ACCEPTED, fake_twilio.messages[0].sid,
+    )
+    assert message.must_reconcile is False

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from delivery import webhooks
+
+app_name = "delivery"
+
+urlpatterns = [
+    path("twilio/status", webhooks.twilio_status, name="twilio-status"),
+]
