@@ -14,11 +14,9 @@ def media_root(settings, tmp_path):
 
 @pytest.fixture
 def celery_worker(transactional_db, tmp_path):
-    """A real Celery worker process on this test's database and Redis, purged first."""
-    from smsadmin.celery import app
+    """A real Celery worker process on this test's database and Redis."""
     from smsadmin.testing.celery_worker import running_worker
 
-    app.control.purge()
     with running_worker(tmp_path) as worker:
         yield worker
 
@@ -37,3 +35,9 @@ def fake_twilio(settings):
         settings.TWILIO_AUTH_TOKEN = fake.auth_token
         settings.TWILIO_API_BASE_URL = fake.base_url
         yield fake
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Staff logins in tests need not cost what they must in production."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

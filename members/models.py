@@ -42,7 +42,9 @@ class Member(models.Model):
     reading.
     """
 
-    phone = models.CharField(max_length=PHONE_MAX_LENGTH, unique=True)
+    # Unique through Meta.constraints: a plain unique index, without the extra LIKE index
+    # that unique=True adds on PostgreSQL (phones are matched exactly, never by prefix).
+    phone = models.CharField(max_length=PHONE_MAX_LENGTH)
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
     email = models.EmailField(blank=True)
@@ -55,10 +57,8 @@ class Member(models.Model):
     number_timezones = models.JSONField(
         default=list, blank=True, editable=False, help_text="Time zones of the phone number."
     )
-    is_community = models.BooleanField("in the community pool", default=True, db_index=True)
-    is_daily_subscriber = models.BooleanField(
-        "daily message subscriber", default=False, db_index=True
-    )
+    is_community = models.BooleanField("in the community pool", default=True)
+    is_daily_subscriber = models.BooleanField("daily message subscriber", default=False)
     created_at = models.DateTimeField(default=django_timezone.now, editable=False)
     updated_at = models.DateTimeField(default=django_timezone.now, editable=False)
 
@@ -66,6 +66,7 @@ class Member(models.Model):
 
     class Meta:
         ordering = ["last_name", "first_name", "id"]
+        constraints = [models.UniqueConstraint(fields=["phone"], name="one_member_per_phone")]
         indexes = [models.Index(fields=["last_name", "first_name"])]
 
     def __str__(self) -> str:

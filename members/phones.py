@@ -8,11 +8,11 @@ through :func:`normalize`, so a member typed as ``(415) 555-2671`` and texting u
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import phonenumbers
 from phonenumbers import PhoneNumberType, ValidationResult
 from phonenumbers import timezone as phone_timezone
-from phonenumbers.geodata.locale import LOCALE_DATA
-from phonenumbers.tzdata import TIMEZONE_LONGEST_PREFIX
+from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
 # Numbers of these kinds cannot receive a text message (or cost the sender money).
 _REFUSED_TYPES = {
@@ -67,9 +67,7 @@ def normalize(raw: str | None, *, region: str) -> NormalizedPhone:
         number = retried
         number_type = phonenumbers.number_type(number)
     if number_type in _REFUSED_TYPES:
-        raise InvalidPhoneNumber(
-            "unsupported_type", f"This is {_REFUSED_TYPES[number_type]}."
-        )
+        raise InvalidPhoneNumber("unsupported_type", f"This is {_REFUSED_TYPES[number_type]}.")
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return NormalizedPhone(e164=e164, timezones=_timezones(number, number_type, e164))
 
@@ -148,6 +146,9 @@ def _invalid_number_error(number: phonenumbers.PhoneNumber) -> InvalidPhoneNumbe
 
 
 def _country_name(region: str) -> str:
+    # Imported here: the locale data is large, and only an invalid number needs it.
+    from phonenumbers.geodata.locale import LOCALE_DATA
+
     names = LOCALE_DATA.get(region, {})
     name = names.get("en", "")
     if name.startswith("*"):  # the data's alias: "same as in that language"
@@ -155,24 +156,16 @@ def _country_name(region: str) -> str:
     return name or region
 
 
-_TIMEZONE_CACHE: dict[str, tuple[str, ...]] = {}
-_TIMEZONE_CACHE_LIMIT = 100_000
-
-
-def _timezones(
-    number: phonenumbers.PhoneNumber, number_type: int, e164: str
-) -> tuple[str, ...]:
-    # A number's zones depend only on its country code (non-geographic kinds, such as
-    # most mobiles) or on its first TIMEZONE_LONGEST_PREFIX digits: cache by those.
+def _timezones(number: phonenumbers.PhoneNumber, number_type: int, e164: str) -> tuple[str, ...]:
+    # The zones of a number are those of its longest known prefix: its first digits for
+    # geographic kinds, its country code for the others (most mobiles). A direct lookup
+    # in phonenumbers' table, without working the number's type out a second time.
     if phone_timezone.is_number_type_geographical(number_type, number.country_code):
-        key = e164[1 : 1 + TIMEZONE_LONGEST_PREFIX]
+        digits = e164[1:]
     else:
-        key = f"cc{number.country_code}"
-    zones = _TIMEZONE_CACHE.get(key)
-    if zones is None:
-        zones = tuple(
-            zone for zone in phone_timezone.time_zones_for_number(number) if zone != _UNKNOWN_ZONE
-        )
-        if len(_TIMEZONE_CACHE) < _TIMEZONE_CACHE_LIMIT:
-            _TIMEZONE_CACHE[key] = zones
-    return zones
+        digits = str(number.country_code)
+    for length in range(min(len(digits), TIMEZONE_LONGEST_PREFIX), 0, -1):
+        zones = TIMEZONE_DATA.get(digits[:length])
+        if zones is not None:
+            return tuple(zone for zone in zones if zone != _UNKNOWN_ZONE)
+    return ()

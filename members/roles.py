@@ -16,17 +16,30 @@ SOCIAL_MANAGER = "Social manager"
 # not exist yet (later apps) are skipped until they do.
 SOCIAL_MANAGER_PERMISSIONS = frozenset(
     {
-        "members.view_member", "members.add_member", "members.change_member",
+        "members.view_member",
+        "members.add_member",
+        "members.change_member",
         "members.delete_member",
-        "members.view_event", "members.add_event", "members.change_event",
+        "members.view_event",
+        "members.add_event",
+        "members.change_event",
         "members.delete_event",
-        "members.view_eventregistration", "members.add_eventregistration",
-        "members.change_eventregistration", "members.delete_eventregistration",
-        "members.view_importjob", "members.add_importjob",
-        "members.view_optout", "members.add_optout",
+        "members.view_eventregistration",
+        "members.add_eventregistration",
+        "members.change_eventregistration",
+        "members.delete_eventregistration",
+        "members.view_importjob",
+        "members.add_importjob",
+        "members.view_optout",
+        "members.add_optout",
         "members.view_suppression",
-        "campaigns.view_campaign", "campaigns.add_campaign", "campaigns.change_campaign",
+        "campaigns.view_campaign",
+        "campaigns.add_campaign",
+        "campaigns.change_campaign",
         "delivery.view_message",
+        # The inbox: read texts, reply and mark them handled.
+        "delivery.view_inboundmessage",
+        "delivery.change_inboundmessage",
     }
 )
 
