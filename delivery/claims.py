@@ -8,6 +8,7 @@ a row that was reconciled and re-claimed meanwhile is not overwritten.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,6 +18,9 @@ from django.utils import timezone
 
 from delivery.backends.base import SendOutcome
 from delivery.models import Attempt, Batch, Message
+from delivery.quiet_hours import next_send_time, zones_for
+from delivery.status import apply_early_statuses
+from delivery.suppression import apply_failure_rules_on_commit
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +32,7 @@ class ClaimedMessage:
     segments: int
     attempts: int
     must_reconcile: bool
+    is_compliance_reply: bool
     claimed_at: datetime
 
 
@@ -79,7 +84,8 @@ def claim_due_messages(*, batch_id: int, limit: int) -> list[ClaimedMessage]:
                       )
                     ORDER BY m.id LIMIT %s {skip_locked}
                 )
-                RETURNING id, phone, sender, body, segments, attempts, must_reconcile
+                RETURNING id, phone, sender, body, segments, attempts, must_reconcile,
+                          is_compliance_reply, recipient_timezones
                 """,  # noqa: S608 - only our own constant is interpolated
                 [now, now, batch_id, now, limit],
             )
@@ -87,6 +93,7 @@ def claim_due_messages(*, batch_id: int, limit: int) -> list[ClaimedMessage]:
             if not rows:
                 return []
             blocked = _cancel_blocked([row[0] for row in rows], now)
+            blocked |= _defer_outside_quiet_hours(batch_id, rows, now)
         Batch.objects.filter(pk=batch_id).update(last_claimed_at=now)
     return sorted(
         (
@@ -98,6 +105,7 @@ def claim_due_messages(*, batch_id: int, limit: int) -> list[ClaimedMessage]:
                 segments=row[4],
                 attempts=row[5],
                 must_reconcile=bool(row[6]),
+                is_compliance_reply=bool(row[7]),
                 claimed_at=now,
             )
             for row in rows
@@ -107,11 +115,45 @@ def claim_due_messages(*, batch_id: int, limit: int) -> list[ClaimedMessage]:
     )
 
 
+def _defer_outside_quiet_hours(batch_id: int, rows: list[tuple], now: datetime) -> set[int]:
+    """Put back the claimed messages whose recipient is outside the batch's window now.
+
+    Fan-out already held those outside the window then; this catches a long batch that
+    runs on into a recipient's evening.
+    """
+    window = (
+        Batch.objects.filter(pk=batch_id)
+        .values_list("quiet_hours_start", "quiet_hours_end")
+        .first()
+    )
+    if not window or window[0] is None or window[1] is None:
+        return set()
+    deferred: dict[datetime, list[int]] = {}
+    for row in rows:
+        zones = row[8]
+        if zones is None:
+            continue
+        if isinstance(zones, str):  # Django reads jsonb as text in raw queries
+            zones = json.loads(zones)
+        send_at = next_send_time(now, zones_for("", zones), window[0], window[1])
+        if send_at is not None:
+            deferred.setdefault(send_at, []).append(row[0])
+    for send_at, message_ids in deferred.items():
+        Message.objects.filter(pk__in=message_ids, status=Message.Status.SENDING).update(
+            status=Message.Status.PENDING,
+            send_after=send_at,
+            claimed_at=None,
+            status_updated_at=now,
+        )
+    return {message_id for message_ids in deferred.values() for message_id in message_ids}
+
+
 def _cancel_blocked(message_ids: list[int], now: datetime) -> set[int]:
     canceled: set[int] = set()
-    for table, reason in (
-        ("members_optout", "Opted out before it was sent"),
-        ("members_suppression", "Suppressed before it was sent"),
+    # The answer to the STOP or HELP a phone just texted goes out although it opted out.
+    for table, reason, exemption in (
+        ("members_optout", "Opted out before it was sent", "AND NOT is_compliance_reply"),
+        ("members_suppression", "Suppressed before it was sent", ""),
     ):
         ids = [message_id for message_id in message_ids if message_id not in canceled]
         if not ids:
@@ -122,7 +164,7 @@ def _cancel_blocked(message_ids: list[int], now: datetime) -> set[int]:
                 f"""
                 UPDATE delivery_message SET status = 'canceled', canceled_at = %s,
                        status_updated_at = %s, error_message = %s
-                WHERE id IN ({placeholders}) AND status = 'sending' AND EXISTS (
+                WHERE id IN ({placeholders}) AND status = 'sending' {exemption} AND EXISTS (
                     SELECT 1 FROM {table} block
                     WHERE block.phone = delivery_message.phone AND block.lifted_at IS NULL
                 )
@@ -144,6 +186,7 @@ def record_results(records: list[SendRecord]) -> None:
     if not records:
         return
     now = timezone.now()
+    accepted_sids = [record.provider_sid for record in records if record.provider_sid]
     rows = []
     for record in records:
         attempts = record.message.attempts + len(record.attempts)
@@ -163,6 +206,10 @@ def record_results(records: list[SendRecord]) -> None:
         )
     with transaction.atomic():
         _update_messages(rows, now)
+        failed_ids = [row[0] for row in rows if row[2] == Message.Status.FAILED]
+        if failed_ids:
+            apply_failure_rules_on_commit(messages=Message.objects.filter(pk__in=failed_ids))
+        transaction.on_commit(lambda: apply_early_statuses(provider_sids=accepted_sids))
         Attempt.objects.bulk_create(
             [
                 Attempt(
@@ -185,6 +232,8 @@ def _next_status(record: SendRecord, attempts: int, now: datetime) -> tuple[str,
         return Message.Status.ACCEPTED, None
     if record.outcome == SendOutcome.FAILED:
         return Message.Status.FAILED, None
+    if record.outcome == SendOutcome.SKIPPED:
+        return Message.Status.CANCELED, None
     if record.outcome == SendOutcome.RETRY and attempts >= settings.SMS_MAX_ATTEMPTS:
         return Message.Status.FAILED, None
     # RETRY, or UNKNOWN (the provider may have it; reconcile first): never given up on
@@ -205,6 +254,7 @@ def _update_messages(rows: list[tuple], now: datetime) -> None:
         claimed_at = CASE WHEN v.status = 'pending' THEN NULL ELSE m.claimed_at END,
         accepted_at = CASE WHEN v.status = 'accepted' THEN %s ELSE m.accepted_at END,
         failed_at = CASE WHEN v.status = 'failed' THEN %s ELSE m.failed_at END,
+        canceled_at = CASE WHEN v.status = 'canceled' THEN %s ELSE m.canceled_at END,
         status_updated_at = %s
     """
     if connection.vendor == "postgresql":
@@ -224,7 +274,7 @@ def _update_messages(rows: list[tuple], now: datetime) -> None:
                          must_reconcile)
                 WHERE m.id = v.id AND m.status = 'sending' AND m.claimed_at = v.claimed_at
                 """,  # noqa: S608 - the SQL is ours; values are parameters
-                [now, now, now, *[value for row in rows for value in row]],
+                [now, now, now, now, *[value for row in rows for value in row]],
             )
         return
     with connection.cursor() as cursor:
@@ -237,5 +287,5 @@ def _update_messages(rows: list[tuple], now: datetime) -> None:
                              %s AS v_send_after, %s AS v_must_reconcile)
                 WHERE m.id = v_id AND m.status = 'sending' AND m.claimed_at = v_claimed_at
                 """,  # noqa: S608
-                [now, now, now, *row],
+                [now, now, now, now, *row],
             )

@@ -17,8 +17,6 @@ from django.utils import timezone
 from delivery.models import Batch, Message
 
 MESSAGES_PER_TASK = 5_000
-# A batch with due messages that no worker has claimed from for this long is re-dispatched.
-IDLE_BEFORE_SWEEP = timedelta(seconds=60)
 
 
 def parallel_chains() -> int:
@@ -46,6 +44,7 @@ def has_due_messages(*, batch_id: int) -> bool:
 def sweep_idle_batches() -> list[int]:
     """Re-dispatch unpaused batches with due pending messages that nobody is sending."""
     now = timezone.now()
+    idle_since = now - timedelta(seconds=settings.SMS_IDLE_BATCH_SECONDS)
     due = Message.objects.filter(
         Q(send_after__isnull=True) | Q(send_after__lte=now),
         batch_id=OuterRef("pk"),
@@ -53,7 +52,7 @@ def sweep_idle_batches() -> list[int]:
     )
     idle = (
         Batch.objects.filter(is_paused=False)
-        .filter(Q(last_claimed_at__isnull=True) | Q(last_claimed_at__lt=now - IDLE_BEFORE_SWEEP))
+        .filter(Q(last_claimed_at__isnull=True) | Q(last_claimed_at__lt=idle_since))
         .filter(Exists(due))
     )
     batch_ids = list(idle.values_list("pk", flat=True))

@@ -6,6 +6,7 @@ the daily message, the API or a staff reply each own a :class:`Batch`.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -29,6 +30,9 @@ class Batch(models.Model):
     is_paused = models.BooleanField(default=False)
     pause_reason = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # The local-time window its messages must be sent in (quiet hours); none: any time.
+    quiet_hours_start = models.TimeField(null=True, blank=True)
+    quiet_hours_end = models.TimeField(null=True, blank=True)
     # When a worker last claimed messages of this batch: the sweeper re-dispatches a batch
     # with due messages that nobody has touched for a while (a lost task is only a delay).
     last_claimed_at = models.DateTimeField(null=True, blank=True)
@@ -97,8 +101,14 @@ class Message(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     # A try may have reached the provider without our hearing back (timeout, 5xx, crash):
     # ask the provider before any new try, so it is never sent twice.
-    must_reconcile = models.BooleanField(default=False)
+    must_reconcile = models.BooleanField(default=False, db_default=False)
+    # The answer to a STOP or HELP the phone just texted: it goes out even though the
+    # phone is opted out (the claim-time opt-out check skips it; suppression still holds).
+    is_compliance_reply = models.BooleanField(default=False, db_default=False)
     send_after = models.DateTimeField(null=True, blank=True)
+    # The recipient's time zones, kept when the batch has quiet hours: a message that
+    # comes due outside the window (a long campaign running into the evening) waits.
+    recipient_timezones = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     claimed_at = models.DateTimeField(null=True, blank=True)
     accepted_at = models.DateTimeField(null=True, blank=True)
@@ -163,3 +173,92 @@ class Attempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.outcome} for message #{self.message_id}"
+
+
+class EarlyStatus(models.Model):
+    """A status callback that came before we stored the message's SID.
+
+    The provider can call back within milliseconds of accepting a message, before the
+    worker has written the SID down. Such a report waits here and is applied as soon as
+    the SID is known, instead of being lost.
+    """
+
+    provider_sid = models.CharField(max_length=40, db_index=True)
+    provider_status = models.CharField(max_length=20)
+    error_code = models.IntegerField(null=True, blank=True)
+    error_message = models.CharField(max_length=255, blank=True)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name_plural = "early statuses"
+
+    def __str__(self) -> str:
+        return f"{self.provider_status} for {self.provider_sid}"
+
+
+class InboundMessage(models.Model):
+    """A text someone sent us, and what we did about it. ``message_sid`` is Twilio's id:
+    a retried webhook finds its row and changes nothing more.
+
+    ``action`` is what the text caused: an opt-out, an opt-in, the help text, a flag for
+    staff (a stop request in words), or nothing. ``is_handled`` says no one needs to look
+    at it any more: keyword texts are handled on arrival, the rest by staff.
+    """
+
+    class Action(models.TextChoices):
+        OPTED_OUT = "opted_out", "Opted out"
+        OPTED_IN = "opted_in", "Opted back in"
+        HELP_SENT = "help_sent", "Help sent"
+        FLAGGED = "flagged", "Flagged for staff"
+        NONE = "none", "None"
+
+    message_sid = models.CharField(max_length=40, unique=True)
+    from_phone = models.CharField(
+        "from", max_length=16, blank=True, help_text="The sender, normalised (E.164)."
+    )
+    from_raw = models.CharField("from (as received)", max_length=64, blank=True)
+    to = models.CharField(max_length=64, help_text="Our number that received it.")
+    body = models.TextField(blank=True)
+    num_media = models.PositiveSmallIntegerField("media", default=0)
+    received_at = models.DateTimeField(default=timezone.now)
+    member = models.ForeignKey(
+        "members.Member",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="inbound_messages",
+        db_constraint=False,
+    )
+    action = models.CharField(max_length=16, choices=Action.choices, default=Action.NONE)
+    keyword = models.CharField(max_length=16, blank=True, help_text="The keyword it matched.")
+    is_flagged = models.BooleanField(
+        "flagged", default=False, help_text="Asks to stop in words, not with a keyword."
+    )
+    is_handled = models.BooleanField("handled", default=False)
+    handled_at = models.DateTimeField(null=True, blank=True)
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    reply = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "inbound text"
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            models.Index(fields=["-received_at", "-id"], name="inbound_received_idx"),
+            models.Index(fields=["from_phone", "-received_at"], name="inbound_phone_idx"),
+            models.Index(
+                fields=["-received_at"],
+                condition=Q(is_handled=False),
+                name="inbound_unhandled_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"From {self.from_phone or self.from_raw} at {self.received_at:%Y-%m-%d %H:%M}"

@@ -12,15 +12,13 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.utils import timezone
 
 from delivery.backends import create_backend
 from delivery.models import Attempt, Message
 
 logger = logging.getLogger(__name__)
-
-# Longer than a live worker holds a claimed message (queue, rate-limit wait, retries).
-SENDING_LEASE = timedelta(minutes=5)
 
 
 @dataclass
@@ -30,9 +28,8 @@ class ReconcileSummary:
     unknown: int = 0
 
 
-def reconcile_stale_sending(
-    *, limit: int = 500, lease: timedelta = SENDING_LEASE
-) -> ReconcileSummary:
+def reconcile_stale_sending(*, limit: int = 500) -> ReconcileSummary:
+    lease = timedelta(seconds=settings.SMS_SENDING_LEASE_SECONDS)
     stale = list(
         Message.objects.filter(
             status=Message.Status.SENDING, claimed_at__lt=timezone.now() - lease

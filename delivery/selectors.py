@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from django.db.models import Count
+from django.db.models import Count, Min
+from django.utils import timezone
 
 from delivery.errors import describe_error
 from delivery.models import Batch, Message
@@ -28,6 +30,9 @@ class BatchProgress:
     percent: int
     delivery_rate: float | None
     failures: list[FailureGroup] = field(default_factory=list)
+    # Pending messages held for later (quiet hours, retry back-off), and the next release.
+    deferred: int = 0
+    next_release_at: datetime | None = None
 
     @property
     def waiting(self) -> int:
@@ -54,7 +59,12 @@ def batch_progress(batch: Batch | int) -> BatchProgress:
         .annotate(count=Count("id"))
         .order_by("-count", "error_code")
     ]
+    held = messages.filter(status=Status.PENDING, send_after__gt=timezone.now()).aggregate(
+        count=Count("id"), next_release_at=Min("send_after")
+    )
     return BatchProgress(
+        deferred=held["count"],
+        next_release_at=held["next_release_at"],
         total=total,
         counts=counts,
         finished=finished,

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -28,14 +30,22 @@ from delivery.claims import (
     claim_due_messages,
     record_results,
 )
-from delivery.models import Attempt
-from delivery.ratelimit import RateLimiter, create_rate_limiter
+from delivery.models import Attempt, Batch
+from delivery.ratelimit import (
+    LocalRateLimiter,
+    RateLimiter,
+    create_rate_limiter,
+    rate_for,
+    window_for,
+)
+from members.models import OptOut, Suppression
 
 logger = logging.getLogger(__name__)
 
 # Tries inside one round before a transiently failing message is put back for later.
 IN_ROUND_TRIES = 3
 FLUSH_EVERY_SECONDS = 0.05
+BLOCK_CHECK_EVERY_SECONDS = 0.25
 
 
 @dataclass
@@ -44,12 +54,15 @@ class SendSummary:
     accepted: int = 0
     failed: int = 0
     retry_later: int = 0
+    skipped: int = 0
     rate_limit_waits: int = 0
     by_outcome: dict[str, int] = field(default_factory=dict)
 
     def add(self, record: SendRecord) -> None:
         if record.outcome == SendOutcome.ACCEPTED:
             self.accepted += 1
+        elif record.outcome == SendOutcome.SKIPPED:
+            self.skipped += 1
         elif record.outcome == SendOutcome.FAILED:
             self.failed += 1
         else:
@@ -70,18 +83,38 @@ class _BatchSender:
         self.summary = SendSummary()
         self._database = ThreadPoolExecutor(max_workers=1, thread_name_prefix="delivery-db")
         self._done: list[SendRecord] = []
+        # Phones opted out or suppressed since this run began: a STOP that arrives while a
+        # message waits in the queue still stops it (the claim checked the phone earlier).
+        self._started_at = timezone.now()
+        self._newly_opted_out: set[str] = set()
+        self._newly_suppressed: set[str] = set()
 
     async def run(self) -> SendSummary:
+        sender = await self._in_database(
+            lambda: Batch.objects.values_list("sender", flat=True).filter(pk=self.batch_id).first()
+        )
+        if sender is None:
+            self._database.shutdown()
+            return self.summary
+        # Claim about two seconds of sending at a time: a worker that dies holds little,
+        # and what it held is reconciled after the lease.
+        rate = rate_for(sender)
+        self.chunk_size = max(1, min(self.chunk_size, int(rate * 2)))
+        # More requests in flight than a second's worth would only wait on the limiter.
+        self.concurrency = max(1, min(self.concurrency, int(rate) + 4))
         self.backend: SmsBackend = create_backend()
         self.limiter: RateLimiter = create_rate_limiter()  # type: ignore[assignment]
+        self.permits = _GroupedPermits(self.limiter)
         queue: asyncio.Queue[ClaimedMessage | None] = asyncio.Queue(maxsize=self.chunk_size)
         flusher = asyncio.create_task(self._flush_periodically())
+        watcher = asyncio.create_task(self._watch_new_blocks())
         try:
             senders = [asyncio.create_task(self._sender(queue)) for _ in range(self.concurrency)]
             await self._produce(queue)
             await asyncio.gather(*senders)
         finally:
             flusher.cancel()
+            watcher.cancel()
             await self._flush()
             await self.backend.aclose()
             await self.limiter.aclose()
@@ -138,7 +171,9 @@ class _BatchSender:
                 return _record(message, result, [_attempt_record(started_at, result)])
         result = SendResult(outcome=SendOutcome.RETRY, duration_ms=0)
         for try_number in range(1, IN_ROUND_TRIES + 1):
-            await self.limiter.acquire(message.sender, message.segments)
+            await self.permits.acquire(message.sender, message.segments)
+            if self._blocked_since_claim(message):  # checked last thing before sending
+                return SendRecord(message=message, outcome=SendOutcome.SKIPPED, attempts=attempts)
             started_at = timezone.now()
             result = await self.backend.send(sms)
             if result.outcome == SendOutcome.UNKNOWN:
@@ -185,6 +220,21 @@ class _BatchSender:
             )
         return result  # still unknown: held back until the provider can answer
 
+    def _blocked_since_claim(self, message: ClaimedMessage) -> bool:
+        if message.phone in self._newly_suppressed:
+            return True
+        # The answer to a STOP goes to the phone that just opted out.
+        return message.phone in self._newly_opted_out and not message.is_compliance_reply
+
+    async def _watch_new_blocks(self) -> None:
+        while True:
+            await asyncio.sleep(BLOCK_CHECK_EVERY_SECONDS)
+            opted_out, suppressed = await self._in_database(
+                _blocks_created_since, self._started_at - timedelta(seconds=5)
+            )
+            self._newly_opted_out |= opted_out
+            self._newly_suppressed |= suppressed
+
     async def _flush_periodically(self) -> None:
         while True:
             await asyncio.sleep(FLUSH_EVERY_SECONDS)
@@ -198,6 +248,66 @@ class _BatchSender:
 
 
 _FOUND_AT_PROVIDER = "found at the provider"
+
+
+class _GroupedPermits:
+    """The shared rate limit, asked once for all the sends that wait at the same moment.
+
+    The limiter lets one caller per sender and process talk to Redis at a time, and a
+    busy event loop stretches each of those round trips: asked once per message, it caps a
+    process at a few hundred sends a second whatever the limit. Here the sends that are
+    waiting when a request goes out are granted together by the next one, for their total
+    segments (never more than the window holds, so the limiter counts them exactly), and
+    each goes out as soon as it is granted, as before: no window holds more than the limit.
+    """
+
+    def __init__(self, limiter: RateLimiter | LocalRateLimiter) -> None:
+        self._limiter = limiter
+        self._waiting: dict[str, deque[tuple[int, asyncio.Future[None]]]] = {}
+        self._granters: dict[str, asyncio.Task[None]] = {}
+
+    async def acquire(self, sender: str, segments: int) -> None:
+        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(sender, deque()).append((segments, granted))
+        if sender not in self._granters:
+            self._granters[sender] = asyncio.create_task(self._grant(sender))
+        await granted
+
+    async def _grant(self, sender: str) -> None:
+        limit, _ = window_for(rate_for(sender))
+        waiting = self._waiting[sender]
+        try:
+            while waiting:
+                group: list[asyncio.Future[None]] = []
+                total = 0
+                # The limiter counts a message longer than the window as the whole window.
+                while waiting and (cost := min(max(1, waiting[0][0]), limit)) + total <= limit:
+                    total += cost
+                    group.append(waiting.popleft()[1])
+                try:
+                    await self._limiter.acquire(sender, total)
+                except BaseException as error:
+                    # Every waiter fails as its own acquire would have (e.g. Redis is down).
+                    for granted in [*group, *(future for _, future in waiting)]:
+                        _fail(granted, error)
+                    waiting.clear()
+                    if isinstance(error, asyncio.CancelledError):
+                        raise
+                    return
+                for granted in group:
+                    if not granted.done():
+                        granted.set_result(None)
+        finally:
+            del self._granters[sender]
+
+
+def _fail(granted: asyncio.Future[None], error: BaseException) -> None:
+    if granted.done():
+        return
+    if isinstance(error, asyncio.CancelledError):
+        granted.cancel()
+    else:
+        granted.set_exception(error)
 
 
 def _record(
@@ -228,6 +338,18 @@ def _attempt_record(started_at: Any, result: SendResult) -> AttemptRecord:
         http_status=result.http_status,
         error_code=result.error_code,
         error_message=result.error_message,
+    )
+
+
+def _blocks_created_since(since: datetime) -> tuple[set[str], set[str]]:
+    """Phones opted out / suppressed (still active) since ``since``: two indexed reads."""
+    return (
+        set(OptOut.objects.active().filter(created_at__gte=since).values_list("phone", flat=True)),
+        set(
+            Suppression.objects.active()
+            .filter(created_at__gte=since)
+            .values_list("phone", flat=True)
+        ),
     )
 
 

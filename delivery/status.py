@@ -7,10 +7,13 @@ current status ranks lower.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db import connection
 from django.utils import timezone
 
-from delivery.models import Message
+from delivery.models import EarlyStatus, Message
+from delivery.suppression import apply_failure_rules_on_commit
 
 Status = Message.Status
 
@@ -48,6 +51,66 @@ _TIMESTAMP_FOR = {
 }
 
 
+def record_provider_status(
+    *,
+    provider_sid: str,
+    provider_status: str,
+    error_code: int | None = None,
+    error_message: str = "",
+) -> bool:
+    """Apply a provider's report; one for a SID we have not written down yet is kept and
+    applied when we have (see :class:`EarlyStatus`). True when a message changed."""
+    changed = apply_provider_status(
+        provider_sid=provider_sid,
+        provider_status=provider_status,
+        error_code=error_code,
+        error_message=error_message,
+    )
+    known_status = provider_status.strip().lower() in PROVIDER_STATUSES
+    if (
+        not changed
+        and known_status
+        and provider_sid
+        and not Message.objects.filter(provider_sid=provider_sid).exists()
+    ):
+        EarlyStatus.objects.create(
+            provider_sid=provider_sid[:40],
+            provider_status=provider_status[:20],
+            error_code=error_code,
+            error_message=error_message[:255],
+        )
+    return changed
+
+
+def apply_early_statuses(*, provider_sids: list[str] | None = None) -> int:
+    """Apply waiting early reports whose SID is now known (all, or just these SIDs)."""
+    waiting = EarlyStatus.objects.filter(
+        provider_sid__in=Message.objects.filter(provider_sid__isnull=False).values("provider_sid")
+        if provider_sids is None
+        else provider_sids
+    ).order_by("received_at", "pk")
+    applied = []
+    changed = 0
+    for early in waiting:
+        if not Message.objects.filter(provider_sid=early.provider_sid).exists():
+            continue
+        changed += apply_provider_status(
+            provider_sid=early.provider_sid,
+            provider_status=early.provider_status,
+            error_code=early.error_code,
+            error_message=early.error_message,
+        )
+        applied.append(early.pk)
+    EarlyStatus.objects.filter(pk__in=applied).delete()
+    return changed
+
+
+def forget_old_early_statuses(*, older_than: timedelta = timedelta(days=1)) -> int:
+    """Reports for SIDs we never stored (another system's messages, say) expire."""
+    deleted, _ = EarlyStatus.objects.filter(received_at__lt=timezone.now() - older_than).delete()
+    return deleted
+
+
 def apply_provider_status(
     *,
     provider_sid: str,
@@ -83,4 +146,7 @@ def apply_provider_status(
                 *lower,
             ],
         )
-        return cursor.rowcount > 0
+        changed = cursor.rowcount > 0
+    if changed and new_status in (Status.UNDELIVERED, Status.FAILED):
+        apply_failure_rules_on_commit(messages=Message.objects.filter(provider_sid=provider_sid))
+    return changed

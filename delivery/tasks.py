@@ -11,6 +11,7 @@ from delivery.dispatch import MESSAGES_PER_TASK, has_due_messages, sweep_idle_ba
 from delivery.reconcile import reconcile_stale_sending
 from delivery.sending import send_due_messages
 from delivery.simulation import report_simulated_statuses
+from delivery.status import apply_early_statuses, forget_old_early_statuses
 from smsadmin.locks import one_at_a_time
 
 
@@ -26,9 +27,15 @@ def send_batch_messages(batch_id: int) -> dict[str, int]:
 @shared_task(name="delivery.sweep")
 @one_at_a_time("delivery.sweep", timeout=300)
 def sweep() -> dict[str, object]:
-    """Re-dispatch forgotten batches and reconcile messages a dead worker left behind."""
+    """Re-dispatch forgotten batches, reconcile messages a dead worker left behind, and
+    apply status reports that came before their SID was stored."""
     reconciled = reconcile_stale_sending()
-    return {"redispatched": sweep_idle_batches(), **asdict(reconciled)}
+    return {
+        "redispatched": sweep_idle_batches(),
+        "early_statuses_applied": apply_early_statuses(),
+        "early_statuses_expired": forget_old_early_statuses(),
+        **asdict(reconciled),
+    }
 
 
 @shared_task(name="delivery.report_simulated_statuses")

@@ -6,4 +6,5 @@ app_name = "delivery"
 
 urlpatterns = [
     path("twilio/status", webhooks.twilio_status, name="twilio-status"),
+    path("twilio/inbound", webhooks.twilio_inbound, name="twilio-inbound"),
 ]

@@ -10,7 +10,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 
-from delivery.status import apply_provider_status
+from delivery.inbound import IncomingText, receive_text
+from delivery.status import record_provider_status
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def _error_code(raw: str) -> int | None:
 @csrf_exempt
 @require_POST
 def twilio_status(request: HttpRequest) -> HttpResponse:
-    """Status callback: moves a message forward; unknown SIDs change nothing."""
+    """Status callback: moves a message forward; unknown SIDs change no message."""
     if not signature_is_valid(request):
         return HttpResponse("Invalid signature", status=403, content_type="text/plain")
     sid = request.POST.get("MessageSid", "") or request.POST.get("SmsSid", "")
@@ -48,10 +49,43 @@ def twilio_status(request: HttpRequest) -> HttpResponse:
         return HttpResponse(
             "MessageSid and MessageStatus are required", status=400, content_type="text/plain"
         )
-    apply_provider_status(
+    record_provider_status(
         provider_sid=sid,
         provider_status=status,
         error_code=_error_code(request.POST.get("ErrorCode", "")),
         error_message=request.POST.get("ErrorMessage", ""),
     )
     return HttpResponse(status=200)
+
+
+def _media_count(raw: str) -> int:
+    return int(raw) if raw.isdigit() else 0
+
+
+# We answer through our own sending pipeline, never inline, so the answer is always empty.
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+@csrf_exempt
+@require_POST
+def twilio_inbound(request: HttpRequest) -> HttpResponse:
+    """A text to one of our numbers: recorded once per MessageSid, keywords acted on."""
+    if not signature_is_valid(request):
+        return HttpResponse("Invalid signature", status=403, content_type="text/plain")
+    sid = request.POST.get("MessageSid", "") or request.POST.get("SmsSid", "")
+    sender = request.POST.get("From", "")
+    if not sid or not sender:
+        return HttpResponse(
+            "MessageSid and From are required", status=400, content_type="text/plain"
+        )
+    receive_text(
+        text=IncomingText(
+            message_sid=sid,
+            from_raw=sender,
+            to=request.POST.get("To", ""),
+            body=request.POST.get("Body", ""),
+            num_media=_media_count(request.POST.get("NumMedia", "")),
+            opt_out_type=request.POST.get("OptOutType", ""),
+        )
+    )
+    return HttpResponse(EMPTY_TWIML, content_type="text/xml")

@@ -211,8 +211,58 @@ SMS_SEND_CONCURRENCY = env.int("SMS_SEND_CONCURRENCY", default=64)
 SMS_SEND_CHUNK_SIZE = env.int("SMS_SEND_CHUNK_SIZE", default=200)
 # Task chains sending one batch at once: match the worker slots (processes) you run.
 SMS_SEND_TASK_CHAINS = env.int("SMS_SEND_TASK_CHAINS", default=2)
+# A message left in "sending" this long is taken for a dead worker's: it is reconciled
+# with the provider. Longer than a live worker holds one (queue, rate-limit wait, retries).
+SMS_SENDING_LEASE_SECONDS = env.int("SMS_SENDING_LEASE_SECONDS", default=300)
+# A batch with due messages that no worker claimed from for this long is dispatched again.
+SMS_IDLE_BATCH_SECONDS = env.int("SMS_IDLE_BATCH_SECONDS", default=60)
+# Quiet hours: campaign texts go out only inside this daily window of each recipient's
+# local time (a campaign may override it); texts due outside it wait for the opening.
+QUIET_HOURS_WINDOW = env.str("QUIET_HOURS_WINDOW", default="09:00-20:00")
 # Attempts before a message with transient errors is failed for good.
 SMS_MAX_ATTEMPTS = env.int("SMS_MAX_ATTEMPTS", default=6)
+
+
+# --- Inbound texts and compliance -----------------------------------------------------
+# Who we are, in the answers to STOP, START and HELP. Carriers expect the help text to
+# name the sender and a way to reach it (an email, a phone number or a web address).
+ORGANIZATION_NAME = env.str("ORGANIZATION_NAME", default="Our community")
+ORGANIZATION_CONTACT = env.str("ORGANIZATION_CONTACT", default="")
+SMS_HELP_TEXT = env.str(
+    "SMS_HELP_TEXT",
+    default=f"{ORGANIZATION_NAME}: community texts. Msg frequency varies. Msg & data rates "
+    "may apply. Reply STOP to opt out."
+    + (f" Help: {ORGANIZATION_CONTACT}" if ORGANIZATION_CONTACT else ""),
+)
+# On when Twilio's Advanced Opt-Out answers STOP/START/HELP for our senders: we then send
+# no answer of our own (a second one would fail with error 21610), only record them.
+TWILIO_ADVANCED_OPT_OUT = env.bool("TWILIO_ADVANCED_OPT_OUT", default=False)
+# Texts that ask to stop in words ("please stop texting me") are flagged for staff; on,
+# they opt the number out at once, as a keyword would.
+INBOUND_AUTO_OPT_OUT_ON_STOP_REQUESTS = env.bool(
+    "INBOUND_AUTO_OPT_OUT_ON_STOP_REQUESTS", default=False
+)
+
+
+# --- Delivery failure rules -----------------------------------------------------------
+# A number that fails for a transient reason (unreachable, unknown error) is suppressed
+# once its last this-many failed messages fall within the window with no delivery since.
+# Invalid numbers and landlines are suppressed at once, blocked ones after 2 failures.
+SUPPRESS_AFTER_CONSECUTIVE_FAILURES = env.int("SUPPRESS_AFTER_CONSECUTIVE_FAILURES", default=3)
+SUPPRESS_FAILURE_WINDOW_DAYS = env.int("SUPPRESS_FAILURE_WINDOW_DAYS", default=30)
+# A batch pauses itself when failures on our side (content filtered, sender not
+# registered, account) reach this many AND this share of its finished messages.
+AUTO_PAUSE_SENDER_ERRORS_MIN = env.int("AUTO_PAUSE_SENDER_ERRORS_MIN", default=10)
+AUTO_PAUSE_SENDER_ERROR_RATE = env.float("AUTO_PAUSE_SENDER_ERROR_RATE", default=0.05)
+if SUPPRESS_AFTER_CONSECUTIVE_FAILURES < 1 or SUPPRESS_FAILURE_WINDOW_DAYS < 1:
+    raise ImproperlyConfigured(
+        "SUPPRESS_AFTER_CONSECUTIVE_FAILURES and SUPPRESS_FAILURE_WINDOW_DAYS must be 1 or more."
+    )
+if AUTO_PAUSE_SENDER_ERRORS_MIN < 1 or not 0 <= AUTO_PAUSE_SENDER_ERROR_RATE <= 1:
+    raise ImproperlyConfigured(
+        "AUTO_PAUSE_SENDER_ERRORS_MIN must be 1 or more, and AUTO_PAUSE_SENDER_ERROR_RATE "
+        "a share between 0 and 1 (0.05 is 5%)."
+    )
 
 
 # --- Redis and Celery -----------------------------------------------------------------

@@ -21,6 +21,7 @@ class SendOutcome(StrEnum):
     RETRY = "retry"  # not taken, and trying again may work (429, 5xx, connection refused)
     UNKNOWN = "unknown"  # may or may not have been taken (timeout): reconcile before retrying
     FAILED = "failed"  # refused for good (4xx with an error code)
+    SKIPPED = "skipped"  # never sent: the phone opted out or was suppressed meanwhile
 
 
 @dataclass(frozen=True, slots=True)

@@ -140,3 +140,23 @@ def test_a_result_for_a_message_claimed_again_meanwhile_is_ignored():
 
     message = Message.objects.get()
     assert (message.status, message.provider_sid) == (Status.SENDING, None)
+
+
+def test_a_message_that_comes_due_outside_its_window_is_put_back_until_it_opens():
+    from datetime import UTC, datetime, time
+
+    import time_machine
+
+    batch = BatchFactory(quiet_hours_start=time(9), quiet_hours_end=time(20))
+    evening = MessageFactory(batch=batch, recipient_timezones=["America/New_York"])
+    daytime = MessageFactory(batch=batch, recipient_timezones=["America/Los_Angeles"])
+    anytime = MessageFactory(batch=batch, recipient_timezones=None)
+
+    # 01:30 UTC: 20:30 in New York (closed), 17:30 in Los Angeles (open).
+    with time_machine.travel(datetime(2026, 11, 21, 1, 30, tzinfo=UTC), tick=False):
+        claimed = claim_due_messages(batch_id=batch.pk, limit=10)
+
+    assert [message.id for message in claimed] == [daytime.pk, anytime.pk]
+    evening.refresh_from_db()
+    assert evening.status == Status.PENDING
+    assert evening.send_after == datetime(2026, 11, 21, 14, 0, tzinfo=UTC)  # 09:00 EST

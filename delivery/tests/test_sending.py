@@ -154,6 +154,34 @@ def test_when_the_provider_cannot_say_whether_it_took_a_message_it_is_held_not_r
     message.refresh_from_db()
     assert len(fake_twilio.messages) == 1
     assert (message.status, message.provider_sid) == (
-        Status.ACCEPTED, fake_twilio.messages[0].sid,
+        Status.ACCEPTED,
+        fake_twilio.messages[0].sid,
     )
     assert message.must_reconcile is False
+
+
+def test_a_stop_that_arrives_after_the_claim_still_stops_the_message(fake_twilio, settings):
+    import threading
+    import time
+
+    from django.db import connection
+
+    settings.SMS_RATE_LIMIT_PER_SECOND = 2  # four messages claimed at once, sent over 2 s
+    batch = BatchFactory()
+    messages = MessageFactory.create_batch(4, batch=batch)
+    stopper = messages[3]
+
+    def text_stop_soon() -> None:
+        time.sleep(0.6)
+        OptOutFactory(phone=stopper.phone)
+        connection.close()
+
+    thread = threading.Thread(target=text_stop_soon)
+    thread.start()
+    summary = send_due_messages(batch_id=batch.pk, max_messages=10)
+    thread.join()
+
+    assert fake_twilio.requests_to(stopper.phone) == []
+    stopper.refresh_from_db()
+    assert (stopper.status, stopper.canceled_at is not None) == (Status.CANCELED, True)
+    assert (summary.claimed, summary.accepted, summary.skipped) == (4, 3, 1)

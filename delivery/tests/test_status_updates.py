@@ -85,3 +85,38 @@ def test_an_unknown_status_changes_nothing(status):
 def test_a_canceled_message_is_not_revived_by_a_callback():
     message = MessageFactory(status=Status.CANCELED, provider_sid="SM" + "c" * 32)
     assert not apply_provider_status(provider_sid=message.provider_sid, provider_status="sent")
+
+
+def test_a_report_that_comes_before_the_sid_is_kept_and_applied_once_the_sid_is_stored(
+    django_capture_on_commit_callbacks,
+):
+    from django.utils import timezone
+
+    from delivery.backends.base import SendOutcome
+    from delivery.claims import AttemptRecord, SendRecord, claim_due_messages, record_results
+    from delivery.models import EarlyStatus
+    from delivery.status import record_provider_status
+
+    message = MessageFactory()
+    sid = "SM" + "e" * 32
+    assert not record_provider_status(provider_sid=sid, provider_status="sent")
+    assert not record_provider_status(provider_sid=sid, provider_status="delivered")
+    assert EarlyStatus.objects.count() == 2
+
+    (claimed,) = claim_due_messages(batch_id=message.batch_id, limit=1)
+    attempt = AttemptRecord(started_at=timezone.now(), duration_ms=5, outcome="accepted")
+    with django_capture_on_commit_callbacks(execute=True):
+        record_results(
+            [
+                SendRecord(
+                    message=claimed,
+                    outcome=SendOutcome.ACCEPTED,
+                    attempts=[attempt],
+                    provider_sid=sid,
+                )
+            ]
+        )
+
+    message.refresh_from_db()
+    assert message.status == Status.DELIVERED
+    assert EarlyStatus.objects.count() == 0

@@ -66,7 +66,13 @@ def worker_environment() -> dict[str, str]:
 def running_worker(
     log_dir: Path, *, concurrency: int = 2, extra_environment: dict[str, str] | None = None
 ) -> Iterator[WorkerProcess]:
-    """Start ``celery worker`` in its own process group, wait until it is ready, stop it."""
+    """Start ``celery worker`` in its own process group, wait until it is ready, stop it.
+
+    The worker's queue is purged first: tasks left by an earlier test must not run here.
+    """
+    from smsadmin.celery import app
+
+    app.control.purge()
     hostname = f"test-{uuid.uuid4().hex[:8]}@%h"
     log_path = log_dir / f"worker-{uuid.uuid4().hex[:8]}.log"
     environment = worker_environment()
@@ -74,11 +80,23 @@ def running_worker(
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(  # noqa: S603
             [
-                sys.executable, "-m", "celery", "-A", "smsadmin", "worker",
-                "--loglevel=INFO", f"--concurrency={concurrency}", "-n", hostname,
-                "--without-gossip", "--without-mingle",
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "smsadmin",
+                "worker",
+                "--loglevel=INFO",
+                f"--concurrency={concurrency}",
+                "-n",
+                hostname,
+                "--without-gossip",
+                "--without-mingle",
             ],
-            cwd=BASE_DIR, env=environment, stdout=log_file, stderr=subprocess.STDOUT,
+            cwd=BASE_DIR,
+            env=environment,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     worker = WorkerProcess(process=process, log_path=log_path, hostname=hostname)

@@ -15,14 +15,35 @@ STRONG_KEY = "k7Qp2vX9mR4tW8yB1nC6fH3jL5sD0gA2zE7uI9oP4qT6wY8xV1bN3mK5lJ7hG9fS"
 
 def load_settings(**environment: str) -> subprocess.CompletedProcess[str]:
     """Import the settings in a fresh interpreter with exactly this environment."""
-    clean = {key: value for key, value in os.environ.items() if not key.startswith(
-        ("DJANGO_", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "CELERY_", "REDIS_URL")
-    )}
+    clean = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(
+            (
+                "DJANGO_",
+                "DEBUG",
+                "SECRET_KEY",
+                "ALLOWED_HOSTS",
+                "DATABASE_URL",
+                "CELERY_",
+                "REDIS_URL",
+            )
+        )
+    }
     clean.update(DJANGO_SETTINGS_MODULE="smsadmin.settings", **environment)
-    return subprocess.run(  # noqa: S603
-        [sys.executable, "-c", "from django.conf import settings; print(settings.DEBUG, "
-         "settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL)"],
-        cwd=BASE_DIR, env=clean, capture_output=True, text=True, timeout=60, check=False,
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from django.conf import settings; print(settings.DEBUG, "
+            "settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL)",
+        ],
+        cwd=BASE_DIR,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -63,12 +84,17 @@ def test_production_refuses_to_start_with_unsafe_settings(environment, complaint
 
 def test_production_starts_with_safe_settings():
     loaded = load_settings(
-        DJANGO_ENV="production", SECRET_KEY=STRONG_KEY, ALLOWED_HOSTS="sms.example.org",
-        DATABASE_URL="postgres://sms@db/sms", CELERY_BROKER_URL="redis://cache:6379/0",
+        DJANGO_ENV="production",
+        SECRET_KEY=STRONG_KEY,
+        ALLOWED_HOSTS="sms.example.org",
+        DATABASE_URL="postgres://sms@db/sms",
+        CELERY_BROKER_URL="redis://cache:6379/0",
     )
     assert loaded.returncode == 0, loaded.stderr
     assert loaded.stdout.split() == [
-        "False", "django.db.backends.postgresql", "redis://cache:6379/0"
+        "False",
+        "django.db.backends.postgresql",
+        "redis://cache:6379/0",
     ]
 
 

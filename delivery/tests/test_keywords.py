@@ -1,0 +1,151 @@
+"""Keywords are the whole text; stop requests in words are recognised, and only those."""
+
+from __future__ import annotations
+
+import pytest
+
+from delivery.keywords import (
+    KEYWORDS,
+    Keyword,
+    KeywordKind,
+    keyword_from_twilio,
+    looks_like_stop_request,
+    parse_keyword,
+)
+
+OPT_OUT, OPT_IN, HELP = KeywordKind.OPT_OUT, KeywordKind.OPT_IN, KeywordKind.HELP
+
+
+@pytest.mark.parametrize(
+    ("word", "kind"),
+    [
+        *[(word, OPT_OUT) for word in ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END"]],
+        *[(word, OPT_OUT) for word in ["QUIT", "REVOKE", "OPTOUT"]],
+        *[(word, OPT_IN) for word in ["START", "YES", "UNSTOP"]],
+        *[(word, HELP) for word in ["HELP", "INFO"]],
+    ],
+)
+def test_every_keyword_is_recognised_in_any_case(word, kind):
+    for variant in (word, word.lower(), word.capitalize()):
+        assert parse_keyword(variant) == Keyword(word=word, kind=kind)
+
+
+def test_the_keyword_lists_are_exactly_the_documented_ones():
+    assert {kind: set(words) for kind, words in KEYWORDS.items()} == {
+        OPT_OUT: {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"},
+        OPT_IN: {"START", "YES", "UNSTOP"},
+        HELP: {"HELP", "INFO"},
+    }
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        " stop ",
+        "Stop.",
+        "STOP!",
+        "stop!!!",
+        "\tStop ?\n",
+        "sToP,",
+        "STOP…",
+        "\uff33\uff34\uff2f\uff30",
+    ],  # full-width,
+)
+def test_spaces_case_and_trailing_punctuation_do_not_matter(body):
+    assert parse_keyword(body) == Keyword(word="STOP", kind=OPT_OUT)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "STOP ALL",
+        "stopping by later",
+        "stop by the booth",
+        "Please stop",
+        "STOP 🛑",
+        ".stop",
+        "STO P",
+        "opt out",
+        "yes please",
+        "help me find the venue",
+        "",
+        "   ",
+    ],
+)
+def test_anything_but_the_whole_keyword_is_not_a_keyword(body):
+    assert parse_keyword(body) is None
+
+
+@pytest.mark.parametrize(
+    ("opt_out_type", "body", "expected"),
+    [
+        ("STOP", "ARRET", Keyword(word="ARRET", kind=OPT_OUT)),
+        ("STOP", "stop", Keyword(word="STOP", kind=OPT_OUT)),
+        ("start", "UNSTOP", Keyword(word="UNSTOP", kind=OPT_IN)),
+        ("HELP", "AIDE", Keyword(word="AIDE", kind=HELP)),
+        ("STOP", "", Keyword(word="STOP", kind=OPT_OUT)),
+    ],
+)
+def test_twilio_opt_out_type_decides_the_kind(opt_out_type, body, expected):
+    assert keyword_from_twilio(body=body, opt_out_type=opt_out_type) == expected
+
+
+@pytest.mark.parametrize("opt_out_type", ["", "  ", "SOMETHING"])
+def test_without_a_known_opt_out_type_the_body_decides(opt_out_type):
+    assert keyword_from_twilio(body="Stop.", opt_out_type=opt_out_type) == Keyword(
+        word="STOP", kind=OPT_OUT
+    )
+    assert keyword_from_twilio(body="see you there", opt_out_type=opt_out_type) is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "please stop texting me",
+        "Stop sending me these",
+        "how do I stop getting these?",
+        "unsubscribe me",
+        "I'd like to unsubscribe please",
+        "remove me from this list",
+        "Take me off your list",
+        "please delete my number",
+        "don't text me",
+        "Don\u2019t text me again",
+        "do not contact me",
+        "Do not send me any more messages",
+        "never message this number again",
+        "no more texts please",
+        "opt me out",
+        "I want to opt-out",
+        "STOP ALL",
+        "stop please",
+        "Please stop!",
+        "STOP 🛑",
+        "Wrong number",
+    ],
+)
+def test_stop_requests_in_words_are_recognised(body):
+    assert looks_like_stop_request(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "can't stop smiling",
+        "stopping by later",
+        "I'll stop by the booth at noon",
+        "don't stop sending these, I love them!",
+        "I will never stop texting you",
+        "please don't remove me from the list",
+        "Don't take me off the list!",
+        "I love these texts, never unsubscribe",
+        "Please cancel my RSVP for Saturday",
+        "See you at the end of the day",
+        "Is the picnic still on?",
+        "Thanks!",
+        "who is this?",
+        "",
+    ],
+)
+def test_ordinary_texts_are_not_stop_requests(body):
+    assert not looks_like_stop_request(body)

@@ -1,0 +1,50 @@
+"""A batch's progress: counts per status, delivery rate, failures by code, held messages."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from delivery.models import Message
+from delivery.selectors import batch_progress
+from delivery.tests.factories import BatchFactory, MessageFactory
+
+pytestmark = pytest.mark.django_db
+Status = Message.Status
+
+
+def test_progress_counts_each_status_and_groups_failures_by_code():
+    batch = BatchFactory()
+    later = timezone.now() + timedelta(hours=3)
+    for status, code, send_after in [
+        (Status.DELIVERED, None, None),
+        (Status.DELIVERED, None, None),
+        (Status.DELIVERED, None, None),
+        (Status.UNDELIVERED, 30003, None),
+        (Status.FAILED, 30006, None),
+        (Status.FAILED, 30006, None),
+        (Status.ACCEPTED, None, None),
+        (Status.PENDING, None, later),
+        (Status.PENDING, None, None),
+    ]:
+        MessageFactory(batch=batch, status=status, error_code=code, send_after=send_after)
+    MessageFactory(status=Status.FAILED, error_code=30007)  # another batch
+
+    progress = batch_progress(batch)
+
+    assert progress.total == 9
+    assert progress.counts[Status.DELIVERED] == 3
+    assert progress.finished == 6
+    assert progress.percent == 66
+    assert progress.delivery_rate == pytest.approx(3 / 6)
+    assert [(group.code, group.count) for group in progress.failures] == [(30006, 2), (30003, 1)]
+    assert progress.failures[0].reason == "A landline, or a carrier that cannot take texts"
+    assert (progress.deferred, progress.next_release_at) == (1, later)
+    assert progress.waiting == 2
+
+
+def test_an_empty_batch_has_no_rate_and_no_progress():
+    progress = batch_progress(BatchFactory())
+    assert (progress.total, progress.percent, progress.delivery_rate) == (0, 0, None)
