@@ -10,6 +10,7 @@ a message still failing goes back to ``pending`` for later, up to SMS_MAX_ATTEMP
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections import deque
@@ -83,6 +84,7 @@ class _BatchSender:
         self.summary = SendSummary()
         self._database = ThreadPoolExecutor(max_workers=1, thread_name_prefix="delivery-db")
         self._done: list[SendRecord] = []
+        self._stopping = asyncio.Event()
         # Phones opted out or suppressed since this run began: a STOP that arrives while a
         # message waits in the queue still stops it (the claim checked the phone earlier).
         self._started_at = timezone.now()
@@ -113,7 +115,10 @@ class _BatchSender:
             await self._produce(queue)
             await asyncio.gather(*senders)
         finally:
-            flusher.cancel()
+            # Stop the flusher by asking, never by cancelling: a cancelled write still
+            # waiting for the database thread would be dropped, leaving rows in "sending".
+            self._stopping.set()
+            await flusher
             watcher.cancel()
             await self._flush()
             await self.backend.aclose()
@@ -236,8 +241,9 @@ class _BatchSender:
             self._newly_suppressed |= suppressed
 
     async def _flush_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_EVERY_SECONDS)
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), FLUSH_EVERY_SECONDS)
             await self._flush()
 
     async def _flush(self) -> None:
@@ -250,15 +256,28 @@ class _BatchSender:
 _FOUND_AT_PROVIDER = "found at the provider"
 
 
+# Sends granted together at most: each costs about half a millisecond of CPU to go out,
+# and the last should leave within the limiter's few milliseconds of guard after the grant.
+# Under a limit below 100 segments a second per send of a group, sends are granted one by
+# one, as a group may hold back room in the window that a smaller send could have used.
+_GROUP_SIZE = 8
+_SEGMENTS_PER_SECOND_PER_GROUPED_SEND = 100
+
+
 class _GroupedPermits:
     """The shared rate limit, asked once for all the sends that wait at the same moment.
 
     The limiter lets one caller per sender and process talk to Redis at a time, and a
     busy event loop stretches each of those round trips: asked once per message, it caps a
     process at a few hundred sends a second whatever the limit. Here the sends that are
-    waiting when a request goes out are granted together by the next one, for their total
-    segments (never more than the window holds, so the limiter counts them exactly), and
-    each goes out as soon as it is granted, as before: no window holds more than the limit.
+    waiting when a request goes out are granted together by the next one (a few at a time),
+    for their total segments (never more than the window holds, so the limiter counts them
+    exactly), and each goes out as soon as it is granted, as before.
+
+    Once the limit binds (the limiter made a request wait), requests go one send at a time
+    again until one is granted at once: a group waits for room for all of it while the
+    room for a part goes unused. Under a low limit (where one request per send is no
+    bottleneck) sends are always granted one by one, exactly as the limiter would alone.
     """
 
     def __init__(self, limiter: RateLimiter | LocalRateLimiter) -> None:
@@ -275,15 +294,22 @@ class _GroupedPermits:
 
     async def _grant(self, sender: str) -> None:
         limit, _ = window_for(rate_for(sender))
+        largest_group = max(1, min(_GROUP_SIZE, limit // _SEGMENTS_PER_SECOND_PER_GROUPED_SEND))
+        group_size = 1
         waiting = self._waiting[sender]
         try:
             while waiting:
                 group: list[asyncio.Future[None]] = []
                 total = 0
                 # The limiter counts a message longer than the window as the whole window.
-                while waiting and (cost := min(max(1, waiting[0][0]), limit)) + total <= limit:
+                while (
+                    waiting
+                    and len(group) < group_size
+                    and (cost := min(max(1, waiting[0][0]), limit)) + total <= limit
+                ):
                     total += cost
                     group.append(waiting.popleft()[1])
+                waits = self._limiter.waits
                 try:
                     await self._limiter.acquire(sender, total)
                 except BaseException as error:
@@ -297,6 +323,7 @@ class _GroupedPermits:
                 for granted in group:
                     if not granted.done():
                         granted.set_result(None)
+                group_size = 1 if self._limiter.waits > waits else largest_group
         finally:
             del self._granters[sender]
 
