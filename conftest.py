@@ -41,3 +41,13 @@ def fake_twilio(settings):
 def fast_password_hashing(settings):
     """Staff logins in tests need not cost what they must in production."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    """Batches whose sending was enqueued (run by real workers in the end-to-end tests)."""
+    sent: list[int] = []
+    monkeypatch.setattr(
+        "delivery.tasks.send_batch_messages.delay", lambda batch_id: sent.append(batch_id)
+    )
+    return sent

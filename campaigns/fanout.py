@@ -192,13 +192,15 @@ def _correct_split_characters(*, batch_id: int) -> None:
             "WHERE batch_id = %s AND segments > 1 AND body ~ %s",
             [batch_id, _TWO_UNIT],
         )
-        corrections = [
-            (message_id, exact)
-            for message_id, body, segments in cursor.fetchall()
-            if (exact := analyze(body).segments) != segments
-        ]
-    for message_id, segments in corrections:
-        Message.objects.filter(pk=message_id).update(segments=segments)
+        corrections: dict[int, list[int]] = {}
+        for message_id, body, segments in cursor.fetchall():
+            exact = analyze(body).segments
+            if exact != segments:
+                corrections.setdefault(exact, []).append(message_id)
+    # One UPDATE per distinct count, not one per message: a long template with an emoji
+    # can make every row of a large batch need it.
+    for segments, message_ids in corrections.items():
+        Message.objects.filter(pk__in=message_ids).update(segments=segments)
 
 
 def _fan_out_in_chunks(

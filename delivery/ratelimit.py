@@ -9,7 +9,6 @@ of one second ever holds more than the limit, and under load the rate is the lim
 from __future__ import annotations
 
 import asyncio
-import math
 import uuid
 
 import redis.asyncio as aioredis
@@ -116,7 +115,3 @@ def create_rate_limiter() -> RateLimiter | LocalRateLimiter:
     if settings.CELERY_BROKER_URL.startswith("filesystem://"):
         return LocalRateLimiter()
     return RateLimiter(settings.REDIS_URL)
-
-
-def seconds_per_segment(sender: str) -> float:
-    return 1.0 / rate_for(sender) if rate_for(sender) > 0 else math.inf

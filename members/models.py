@@ -78,16 +78,6 @@ class Member(models.Model):
         """The zones quiet hours are checked in: the member's own, else the number's."""
         return [self.timezone] if self.timezone else list(self.number_timezones)
 
-    def merge_values(self) -> dict[str, str]:
-        """Every value a message template can use for this member."""
-        values = {
-            str(key): "" if value is None else str(value) for key, value in self.fields.items()
-        }
-        values.update(
-            first_name=self.first_name, last_name=self.last_name, email=self.email, phone=self.phone
-        )
-        return values
-
 
 class Event(models.Model):
     """Something members register for; its registrants are an audience of their own."""

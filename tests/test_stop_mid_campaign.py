@@ -4,7 +4,6 @@ proof: after the STOP, that phone gets our one confirmation and nothing else."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 import pytest
@@ -16,6 +15,7 @@ from delivery.models import Batch, InboundMessage, Message
 from members.models import Member, OptOut
 from members.tests.factories import us_mobile
 from smsadmin.testing.celery_worker import running_worker
+from smsadmin.testing.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 Status = Message.Status
@@ -27,16 +27,6 @@ CAMPAIGN_BODY = "The community garden opens Saturday at 10."
 STOP_CONFIRMATION = (
     "You're unsubscribed from Garden Club. No more messages. Reply START to resubscribe."
 )
-
-
-def wait_until(condition, *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    statuses = Counter(Message.objects.values_list("status", flat=True))
-    raise AssertionError(f"gave up waiting for {what}; messages by status: {dict(statuses)}")
 
 
 @pytest.fixture

@@ -29,16 +29,6 @@ State = Campaign.State
 Status = Message.Status
 
 
-@pytest.fixture
-def enqueued(monkeypatch):
-    """Tasks the services enqueue after commit (run by workers in the end-to-end tests)."""
-    sent: list[int] = []
-    monkeypatch.setattr(
-        "delivery.tasks.send_batch_messages.delay", lambda batch_id: sent.append(batch_id)
-    )
-    return sent
-
-
 def test_launch_fans_out_records_counts_and_enqueues_after_commit(
     django_capture_on_commit_callbacks, enqueued
 ):

@@ -48,16 +48,6 @@ def inbound_settings(settings):
 
 
 @pytest.fixture
-def enqueued(monkeypatch):
-    """Batches whose sending was enqueued after commit."""
-    sent: list[int] = []
-    monkeypatch.setattr(
-        "delivery.tasks.send_batch_messages.delay", lambda batch_id: sent.append(batch_id)
-    )
-    return sent
-
-
-@pytest.fixture
 def webhook(client, django_capture_on_commit_callbacks, enqueued):
     """Post a text to the webhook as Twilio would, signed; after-commit work runs."""
     counter = iter(range(1, 1_000_000))

@@ -36,15 +36,6 @@ def inbox_settings(settings):
 
 
 @pytest.fixture
-def enqueued(monkeypatch):
-    sent: list[int] = []
-    monkeypatch.setattr(
-        "delivery.tasks.send_batch_messages.delay", lambda batch_id: sent.append(batch_id)
-    )
-    return sent
-
-
-@pytest.fixture
 def manager():
     return social_manager(username="manager")
 
