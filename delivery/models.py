@@ -87,6 +87,8 @@ class Message(models.Model):
         # No database-level constraint: a million-row fan-out would queue a deferred
         # check per row. Batches are never deleted while they have messages (PROTECT).
         db_constraint=False,
+        # The indexes below that start with the batch serve every lookup by batch.
+        db_index=False,
     )
     kind = models.CharField(max_length=16, choices=Batch.Kind.choices)
     phone = models.CharField(max_length=16)
@@ -95,7 +97,9 @@ class Message(models.Model):
     encoding = models.CharField(max_length=8, default="GSM-7")
     segments = models.PositiveSmallIntegerField(default=1)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
-    provider_sid = models.CharField(max_length=40, null=True, blank=True, unique=True)
+    # NULL, not "", until the provider names it: unique where set (a constraint below),
+    # so the fan-out of pending rows pays nothing for an index of empty SIDs.
+    provider_sid = models.CharField(max_length=40, null=True, blank=True)  # noqa: DJ001
     error_code = models.IntegerField(null=True, blank=True)
     error_message = models.CharField(max_length=255, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -125,11 +129,19 @@ class Message(models.Model):
                 fields=["batch", "phone"],
                 condition=Q(kind__in=ONE_PER_PHONE_KINDS),
                 name="one_message_per_phone_per_batch",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["provider_sid"],
+                condition=Q(provider_sid__isnull=False),
+                name="message_provider_sid_unique",
+            ),
         ]
+        # Every index ends in ascending ``id`` (scanned backwards for newest first): new
+        # rows then land at the right end of their key instead of splitting pages on the
+        # left, which made a descending index the dearest part of a fan-out.
         indexes = [
             models.Index(fields=["batch", "status"], name="message_batch_status_idx"),
-            models.Index(fields=["phone", "-id"], name="message_phone_idx"),
+            models.Index(fields=["phone", "id"], name="message_phone_idx"),
             models.Index(
                 fields=["batch", "id"],
                 condition=Q(status="pending"),
@@ -140,7 +152,7 @@ class Message(models.Model):
                 condition=Q(status="sending"),
                 name="message_sending_idx",
             ),
-            models.Index(fields=["status", "-id"], name="message_status_idx"),
+            models.Index(fields=["status", "id"], name="message_status_idx"),
         ]
 
     def __str__(self) -> str:
