@@ -1,9 +1,18 @@
 """Segments per second per sender, shared by every worker through Redis.
 
-A sliding-window log: the last window's sends live in a sorted set, one entry per
-segment, scored by Redis' own clock. A send goes when the window has room for all its
-segments; otherwise Redis answers how long until enough old entries leave. So no window
-of one second ever holds more than the limit, and under load the rate is the limit.
+Two rules, checked together in one Redis script on Redis' own clock:
+
+- a sliding-window log: the last window's sends live in a sorted set, one entry per
+  segment, and a send goes only when the window has room for all its segments, so no
+  window ever holds more than the limit;
+- even spacing: grants follow each other at least ``window / limit`` per segment
+  apart. Without it, a busy sender lets a whole window's worth go at once and again
+  one window later; the requests of each burst reach the provider spread over tens of
+  milliseconds (each costs the SDK CPU time), so a second measured *there* could hold
+  the end of one burst and the start of the next. Spaced grants reach it as spaced.
+
+A grant that comes a little late (the waiter woke late) keeps the schedule rather
+than slipping it, so under load the rate is the limit less the guard below.
 """
 
 from __future__ import annotations
@@ -14,9 +23,10 @@ import uuid
 import redis.asyncio as aioredis
 from django.conf import settings
 
-# Sends seen by the provider a moment later than we let them go could otherwise bunch up
-# across a window's edge; a few milliseconds of guard keep every window within the limit.
-_GUARD_MICROSECONDS = 5_000
+# Sends reach the provider a few milliseconds after we let them go, some later than
+# others; a window this much longer than a second keeps every second the provider sees
+# within the limit, at the cost of 1 % of the rate.
+_GUARD_MICROSECONDS = 10_000
 
 _ACQUIRE = """
 local time = redis.call('TIME')
@@ -24,13 +34,24 @@ local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local cost = math.min(tonumber(ARGV[3]), limit)
+local spacing = math.floor(window / limit)
+local next_at = tonumber(redis.call('GET', KEYS[2]) or '0')
+if now < next_at then
+    return next_at - now
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local used = redis.call('ZCARD', KEYS[1])
 if used + cost <= limit then
     for i = 1, cost do
         redis.call('ZADD', KEYS[1], now, ARGV[4] .. ':' .. i)
     end
-    redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
+    local keep = math.ceil(window / 1000) + 1000
+    redis.call('PEXPIRE', KEYS[1], keep)
+    local base = now
+    if now - next_at < spacing then
+        base = next_at
+    end
+    redis.call('SET', KEYS[2], base + cost * spacing, 'PX', keep)
     return 0
 end
 local index = used + cost - limit - 1
@@ -69,7 +90,7 @@ class RateLimiter:
             while True:
                 wait = int(
                     await self._script(
-                        keys=[f"{self._key_prefix}:{sender}"],
+                        keys=[f"{self._key_prefix}:{sender}", f"{self._key_prefix}:next:{sender}"],
                         args=[limit, window, max(1, segments), token],
                     )
                 )
@@ -83,29 +104,35 @@ class RateLimiter:
 
 
 class LocalRateLimiter:
-    """The same rule inside one process, for the demo when no Redis answers."""
+    """The same rules inside one process, for the demo when no Redis answers."""
 
     def __init__(self) -> None:
         self._sent: dict[str, list[tuple[float, int]]] = {}
+        self._next_at: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self.waits = 0
 
     async def acquire(self, sender: str, segments: int) -> None:
         limit, window_us = window_for(rate_for(sender))
         window = window_us / 1_000_000
+        spacing = window / limit
         cost = min(max(1, segments), limit)
         loop = asyncio.get_running_loop()
         async with self._locks.setdefault(sender, asyncio.Lock()):
             sent = self._sent.setdefault(sender, [])
             while True:
                 now = loop.time()
+                next_at = self._next_at.get(sender, 0.0)
                 sent[:] = [(at, n) for at, n in sent if at > now - window]
                 used = sum(n for _, n in sent)
-                if used + cost <= limit:
+                if now >= next_at and used + cost <= limit:
                     sent.append((now, cost))
+                    base = next_at if now - next_at < spacing else now
+                    self._next_at[sender] = base + cost * spacing
                     return
                 self.waits += 1
-                await asyncio.sleep(max(0.001, sent[0][0] + window - now))
+                free_at = sent[0][0] + window if used + cost > limit else now
+                await asyncio.sleep(max(0.0005, next_at - now, free_at - now))
 
     async def aclose(self) -> None:
         return None

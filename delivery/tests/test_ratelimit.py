@@ -82,3 +82,28 @@ def test_the_local_limiter_keeps_the_same_rule(sender):
         return await send_through([LocalRateLimiter()], sender, [1] * 8)
 
     assert busiest_window(asyncio.run(main())) <= 5
+
+
+def test_two_workers_send_evenly_spaced_not_in_bursts(sender):
+    # At 5 a second the grants are ~0.2 s apart: half a second holds 3 at most, where a
+    # plain window log would let all 5 of the first second go at once.
+    sent = run_redis_limiters(2, sender, [1] * 8)
+    assert len(sent) == 8
+    assert busiest_window(sent, window=0.5) <= 3
+    assert busiest_window(sent) <= 5
+
+
+def test_a_two_segment_message_holds_two_places_in_the_spacing(sender):
+    sent = run_redis_limiters(1, sender, [2, 1, 1])
+    times = sorted(at for at, _ in sent)
+    # After the 2-segment message the next grant waits two spacings (~0.4 s), not one.
+    assert times[1] - times[0] >= 0.3
+    assert busiest_window(sent) <= 5
+
+
+def test_the_local_limiter_spaces_its_sends_too(sender):
+    async def main():
+        return await send_through([LocalRateLimiter()], sender, [1] * 6)
+
+    sent = asyncio.run(main())
+    assert busiest_window(sent, window=0.5) <= 3
