@@ -11,8 +11,10 @@ Two rules, checked together in one Redis script on Redis' own clock:
   milliseconds (each costs the SDK CPU time), so a second measured *there* could hold
   the end of one burst and the start of the next. Spaced grants reach it as spaced.
 
-A grant that comes a little late (the waiter woke late) keeps the schedule rather
-than slipping it, so under load the rate is the limit less the guard below.
+A grant that comes late (its waiter woke late, or the log made it wait) may be followed
+by the next one up to a spacing early, so the schedule does not slip: under load the
+rate is the limit less the guard below, and the log still bounds every window. After a
+window without sends the schedule starts afresh.
 """
 
 from __future__ import annotations
@@ -48,8 +50,8 @@ if used + cost <= limit then
     local keep = math.ceil(window / 1000) + 1000
     redis.call('PEXPIRE', KEYS[1], keep)
     local base = now
-    if now - next_at < spacing then
-        base = next_at
+    if now - next_at < window then
+        base = math.max(next_at, now - spacing)
     end
     redis.call('SET', KEYS[2], base + cost * spacing, 'PX', keep)
     return 0
@@ -127,7 +129,7 @@ class LocalRateLimiter:
                 used = sum(n for _, n in sent)
                 if now >= next_at and used + cost <= limit:
                     sent.append((now, cost))
-                    base = next_at if now - next_at < spacing else now
+                    base = max(next_at, now - spacing) if now - next_at < window else now
                     self._next_at[sender] = base + cost * spacing
                     return
                 self.waits += 1
