@@ -25,3 +25,33 @@ def test_other_pages_keep_the_whole_stack(client):
     assert response.status_code == 200
     assert response["X-Frame-Options"] == "DENY"
     assert "csrftoken" in response.cookies
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_webhook_on_a_dead_kept_connection_reconnects_and_applies_the_status(client, settings):
+    """Webhooks skip the per-request health check; a dead connection costs a retry, not
+    a 500 (PostgreSQL restarted under a kept connection)."""
+    import psycopg
+    from django.db import connection
+    from twilio.request_validator import RequestValidator
+
+    from delivery.models import Message
+    from delivery.tests.factories import MessageFactory
+
+    settings.TWILIO_AUTH_TOKEN = "1" * 32
+    settings.PUBLIC_BASE_URL = "https://sms.example.org"
+    message = MessageFactory(status=Message.Status.ACCEPTED, provider_sid="SM" + "a" * 32)
+    connection.ensure_connection()
+    doomed = connection.connection.info.backend_pid
+    with psycopg.connect(connection.connection.info.dsn, autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [doomed])
+    path = reverse("delivery:twilio-status")
+    fields = {"MessageSid": message.provider_sid, "MessageStatus": "delivered"}
+    signature = RequestValidator(settings.TWILIO_AUTH_TOKEN).compute_signature(
+        settings.PUBLIC_BASE_URL + path, fields
+    )
+    response = client.post(path, fields, HTTP_X_TWILIO_SIGNATURE=signature)
+    assert response.status_code == 200
+    assert connection.connection.info.backend_pid != doomed
+    message.refresh_from_db()
+    assert message.status == Message.Status.DELIVERED
