@@ -5,4 +5,6 @@ instead of the internet. Each fake is an asyncio HTTP server (:mod:`.http`) that
 either in a background thread of the test process or as its own process:
 
 - :mod:`smsadmin.fakes.twilio`: Twilio's Messages API, status callbacks and all.
+- :mod:`smsadmin.fakes.openai`: OpenAI's Responses API (scripted replies, refusals,
+  latency, 429/500/stall injection, a log of the prompts received).
 """
