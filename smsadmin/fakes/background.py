@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from types import TracebackType
+from typing import Any, Self, TypeVar
 
 T = TypeVar("T")
 
@@ -60,6 +61,47 @@ class BackgroundLoop:
         self._thread.join(STARTUP_TIMEOUT_SECONDS)
         self._loop = None
         self._thread = None
+
+
+class BackgroundServer:
+    """A fake served from a background thread: ``start()``/``stop()``, or ``with``.
+
+    Subclasses make ``self._loop`` and write ``open()`` and ``close()``, the coroutines
+    that start and stop serving on that loop (also usable on a loop of one's own).
+    """
+
+    _loop: BackgroundLoop
+
+    async def open(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        self._loop.start()
+        try:
+            self._loop.run(self.open())
+        except BaseException:
+            self._loop.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self._loop.is_running:
+            self._loop.run(self.close())
+            self._loop.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 def _cancel_remaining_tasks(loop: asyncio.AbstractEventLoop) -> None:

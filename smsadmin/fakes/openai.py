@@ -27,10 +27,9 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
-from smsadmin.fakes.background import BackgroundLoop
+from smsadmin.fakes.background import BackgroundLoop, BackgroundServer
 from smsadmin.fakes.http import HttpServer, Request, Response, json_response
 
 if TYPE_CHECKING:
@@ -87,7 +86,7 @@ class _Behaviour:
     retry_after_seconds: float = 1.0
 
 
-class FakeOpenAI:
+class FakeOpenAI(BackgroundServer):
     """The fake OpenAI, run in a background thread (``start()``/``stop()`` or ``with``).
 
     Its controls may be called from any thread while it serves.
@@ -125,31 +124,6 @@ class FakeOpenAI:
 
     async def close(self) -> None:
         await self._server.close()
-
-    def start(self) -> FakeOpenAI:
-        self._loop.start()
-        try:
-            self._loop.run(self.open())
-        except BaseException:
-            self._loop.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        if self._loop.is_running:
-            self._loop.run(self.close())
-            self._loop.stop()
-
-    def __enter__(self) -> FakeOpenAI:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # --- what it received -------------------------------------------------------------
     @property

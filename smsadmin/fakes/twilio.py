@@ -60,10 +60,9 @@ import json
 import signal
 import sys
 from collections.abc import Mapping, Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from smsadmin.fakes.background import BackgroundLoop
+from smsadmin.fakes.background import BackgroundLoop, BackgroundServer
 from smsadmin.fakes.http import HttpServer
 from smsadmin.fakes.twilio_api import TwilioApi
 from smsadmin.fakes.twilio_rules import CreationFailure, DeliveryFailure, Rules
@@ -89,7 +88,7 @@ __all__ = [
 ]
 
 
-class FakeTwilio:
+class FakeTwilio(BackgroundServer):
     """The fake Twilio, run in a background thread (``start()``/``stop()`` or ``with``).
 
     ``latency_ms`` is a number or a ``(low, high)`` range; ``status_delay_ms`` is the
@@ -146,31 +145,6 @@ class FakeTwilio:
     async def close(self) -> None:
         await self._server.close()
         await self._api.close()
-
-    def start(self) -> FakeTwilio:
-        self._loop.start()
-        try:
-            self._loop.run(self.open())
-        except BaseException:
-            self._loop.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        if self._loop.is_running:
-            self._loop.run(self.close())
-            self._loop.stop()
-
-    def __enter__(self) -> FakeTwilio:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # --- what it received and did -----------------------------------------------------
     @property
