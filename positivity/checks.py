@@ -34,6 +34,8 @@ _BARE_DOMAIN = re.compile(
 _PHONE_NUMBER = re.compile(r"\d(?:[\s().-]*\d){6,}|\+\s*\d")
 
 _QUOTED_TEXT_LENGTH = 40
+# Above this similarity to a recent message, a new one reads as a repeat.
+SIMILARITY_THRESHOLD = 0.6
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +77,7 @@ def check_message(
     recent: Sequence[str],
     max_segments: int = 1,
     allow_unicode: bool = False,
-    similarity_threshold: float = 0.6,
+    similarity_threshold: float = SIMILARITY_THRESHOLD,
 ) -> Rejection | None:
     """The first reason ``text`` must not be sent, or ``None`` when it may be.
 

@@ -1,10 +1,14 @@
 import re
 from difflib import SequenceMatcher
 
-from positivity.checks import check_message, normalize_for_comparison, similarity
+from positivity.checks import (
+    SIMILARITY_THRESHOLD,
+    check_message,
+    normalize_for_comparison,
+    similarity,
+)
 from positivity.fallback import load_fallback_library
 
-SIMILARITY_THRESHOLD = 0.6
 # Plain letters and the punctuation that costs one GSM-7 septet and reads the same on
 # every phone; no digits, so no message can look like a date, a price or a number.
 PLAIN_TEXT = re.compile(r"[A-Za-z .,!?'\-:;]+")

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import psycopg
 import pytest
+from django.db import connection
 from django.urls import reverse
+from twilio.request_validator import RequestValidator
+
+from delivery.models import Message
+from delivery.tests.factories import MessageFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -31,13 +37,6 @@ def test_other_pages_keep_the_whole_stack(client):
 def test_a_webhook_on_a_dead_kept_connection_reconnects_and_applies_the_status(client, settings):
     """Webhooks skip the per-request health check; a dead connection costs a retry, not
     a 500 (PostgreSQL restarted under a kept connection)."""
-    import psycopg
-    from django.db import connection
-    from twilio.request_validator import RequestValidator
-
-    from delivery.models import Message
-    from delivery.tests.factories import MessageFactory
-
     settings.TWILIO_AUTH_TOKEN = "1" * 32
     settings.PUBLIC_BASE_URL = "https://sms.example.org"
     message = MessageFactory(status=Message.Status.ACCEPTED, provider_sid="SM" + "a" * 32)
