@@ -59,6 +59,18 @@ class Member(models.Model):
     )
     is_community = models.BooleanField("in the community pool", default=True)
     is_daily_subscriber = models.BooleanField("daily message subscriber", default=False)
+    daily_send_time = models.TimeField(
+        "daily message time",
+        null=True,
+        blank=True,
+        help_text="Local time the daily message is sent; blank: the default time.",
+    )
+    # When the subscriber was sent the program's confirmation (or texted the join
+    # keyword and got it as the answer). The daily message goes only to confirmed
+    # subscribers, so nobody gets it without having been told what it is.
+    daily_confirmed_at = models.DateTimeField(
+        "daily subscription confirmed", null=True, blank=True, editable=False
+    )
     created_at = models.DateTimeField(default=django_timezone.now, editable=False)
     updated_at = models.DateTimeField(default=django_timezone.now, editable=False)
 
@@ -67,7 +79,15 @@ class Member(models.Model):
     class Meta:
         ordering = ["last_name", "first_name", "id"]
         constraints = [models.UniqueConstraint(fields=["phone"], name="one_member_per_phone")]
-        indexes = [models.Index(fields=["last_name", "first_name"])]
+        indexes = [
+            models.Index(fields=["last_name", "first_name"]),
+            # The daily delivery reads only subscribers: a small index, not a member scan.
+            models.Index(
+                fields=["timezone", "daily_send_time"],
+                condition=Q(is_daily_subscriber=True),
+                name="member_daily_subscriber_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         name = f"{self.first_name} {self.last_name}".strip()

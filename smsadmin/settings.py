@@ -11,6 +11,7 @@ import socket
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -247,6 +248,44 @@ INBOUND_AUTO_OPT_OUT_ON_STOP_REQUESTS = env.bool(
 )
 
 
+# --- The daily positive message -------------------------------------------------------
+# Subscribers get one text a day at this local time (each may choose another).
+DAILY_MESSAGE_SEND_TIME = env.str("DAILY_MESSAGE_SEND_TIME", default="08:00")
+# A subscriber whose time passed more than this many hours ago (the service was down)
+# gets no message that day rather than one at night.
+DAILY_MESSAGE_LATEST_DELAY_HOURS = env.float("DAILY_MESSAGE_LATEST_DELAY_HOURS", default=6)
+# Texting one of these words subscribes a number to the daily message.
+DAILY_MESSAGE_JOIN_KEYWORDS = [
+    word.strip().upper()
+    for word in env.list("DAILY_MESSAGE_JOIN_KEYWORDS", default=["JOIN", "DAILY"])
+]
+DAILY_MESSAGE_SENDER = env.str("DAILY_MESSAGE_SENDER", default=SMS_DEFAULT_SENDER)
+DAILY_MESSAGE_CONFIRMATION = env.str(
+    "DAILY_MESSAGE_CONFIRMATION",
+    default=f"{ORGANIZATION_NAME}: you're subscribed to our daily positive message, 1 msg/day. "
+    "Msg & data rates may apply. Reply HELP for help, STOP to cancel.",
+)
+# Segments a daily message may use (1 or 2), and whether it may leave GSM-7 (emoji...).
+DAILY_MESSAGE_MAX_SEGMENTS = env.int("DAILY_MESSAGE_MAX_SEGMENTS", default=1)
+DAILY_MESSAGE_ALLOW_UNICODE = env.bool("DAILY_MESSAGE_ALLOW_UNICODE", default=False)
+# A new message must not resemble any of the messages this many days around it.
+DAILY_MESSAGE_REPEAT_WINDOW_DAYS = env.int("DAILY_MESSAGE_REPEAT_WINDOW_DAYS", default=90)
+# Texts asked of the AI before the fallback library is used.
+DAILY_MESSAGE_MAX_ATTEMPTS = env.int("DAILY_MESSAGE_MAX_ATTEMPTS", default=3)
+# On: staff approve each day's message in the admin before it is sent.
+DAILY_MESSAGE_REQUIRE_APPROVAL = env.bool("DAILY_MESSAGE_REQUIRE_APPROVAL", default=False)
+if DAILY_MESSAGE_MAX_SEGMENTS not in (1, 2) or DAILY_MESSAGE_MAX_ATTEMPTS < 1:
+    raise ImproperlyConfigured(
+        "DAILY_MESSAGE_MAX_SEGMENTS must be 1 or 2 and DAILY_MESSAGE_MAX_ATTEMPTS 1 or more."
+    )
+# OpenAI writes the message; without a key every day comes from the fallback library.
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="") or None  # None: api.openai.com
+OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4.1-mini")
+OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=15)
+OPENAI_MAX_RETRIES = env.int("OPENAI_MAX_RETRIES", default=2)
+
+
 # --- Delivery failure rules -----------------------------------------------------------
 # A number that fails for a transient reason (unreachable, unknown error) is suppressed
 # once its last this-many failed messages fall within the window with no delivery since.
@@ -329,6 +368,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "finish-sent-campaigns": {"task": "campaigns.finish_sent_campaigns", "schedule": 15.0},
     "delivery-sweep": {"task": "delivery.sweep", "schedule": 30.0},
     "simulated-statuses": {"task": "delivery.report_simulated_statuses", "schedule": 5.0},
+    # Writes today's and tomorrow's daily message when missing (a repeat changes nothing):
+    # hourly, so a beat that was down at midnight still writes them in good time.
+    "write-daily-messages": {
+        "task": "positivity.write_daily_messages",
+        "schedule": crontab(minute=5),
+    },
+    "deliver-daily-messages": {"task": "positivity.deliver_daily_messages", "schedule": 120.0},
 }
 
 # --- Logging --------------------------------------------------------------------------
