@@ -1,14 +1,16 @@
-"""Texts people send us: record each once, honour STOP/START/HELP, flag stop requests.
+"""Texts people send us: record each once, honour STOP/START/HELP and JOIN, flag stop
+requests.
 
 Twilio retries a webhook it did not hear back from, so a text is identified by its
 ``MessageSid``: the first delivery inserts the row (the unique index serialises two
 deliveries that race) and acts in the same transaction; a repeat finds the row and does
 nothing. A crash part-way rolls everything back, so the retry acts in full.
 
-Our answers (STOP and START confirmations, the help text, staff replies) are ordinary
+Our answers (STOP, START and JOIN confirmations, the help text, staff replies) are ordinary
 messages in a REPLY batch: rate-limited, checked against opt-outs when claimed, and
 tracked like any other. When Twilio's Advanced Opt-Out answers keywords itself we stay
-silent, or the member would get two answers (and ours would fail with 21610).
+silent, or the member would get two answers (and ours would fail with 21610). Twilio
+never answers JOIN, so its confirmation is always ours to send.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from delivery.models import Batch, InboundMessage, Message
 from delivery.segments import analyze
 from members.models import Member, OptOut, Suppression
 from members.phones import InvalidPhoneNumber, normalize_phone
-from members.services import opt_in_phone, opt_out_phone
+from members.services import opt_in_phone, opt_out_phone, subscribe_daily
 
 logger = logging.getLogger(__name__)
 Action = InboundMessage.Action
@@ -112,7 +114,10 @@ def _twilio_answers(text: IncomingText) -> bool:
 def _act_on_keyword(inbound: InboundMessage, keyword: Keyword, *, twilio_answered: bool) -> None:
     action = Action.NONE
     reply_body = ""
-    if keyword.kind == KeywordKind.OPT_OUT:
+    if keyword.kind == KeywordKind.JOIN:
+        if _join_daily_message(inbound):
+            action = Action.JOINED
+    elif keyword.kind == KeywordKind.OPT_OUT:
         if _opt_out(inbound.from_phone, source=OptOut.Source.KEYWORD, reason=keyword.word):
             action, reply_body = Action.OPTED_OUT, _stop_confirmation()
     elif keyword.kind == KeywordKind.OPT_IN:
@@ -127,7 +132,33 @@ def _act_on_keyword(inbound: InboundMessage, keyword: Keyword, *, twilio_answere
         )
     inbound.action = action
     _set_handled(inbound, by=None)
-    inbound.save(update_fields=["action", "reply", "is_handled", "handled_at", "handled_by"])
+    inbound.save(
+        update_fields=["member", "action", "reply", "is_handled", "handled_at", "handled_by"]
+    )
+
+
+def _join_daily_message(inbound: InboundMessage) -> bool:
+    """Subscribe the sender to the daily message and confirm it once; False when the
+    sender is a number we could never text.
+
+    An opted-out phone is subscribed (the daily message resumes if it texts START) but
+    told nothing, and stays opted out: carriers and Twilio keep blocking it until START.
+    """
+    phone = inbound.from_phone
+    try:
+        normalize_phone(phone, region=settings.DEFAULT_PHONE_REGION)
+    except InvalidPhoneNumber:
+        return False
+    member, _ = subscribe_daily(phone=phone)
+    inbound.member = member
+    is_opted_out = OptOut.objects.active().filter(phone=phone).exists()
+    if member.daily_confirmed_at is None and not is_opted_out:
+        inbound.reply = _queue_reply(
+            inbound, body=settings.DAILY_MESSAGE_CONFIRMATION, is_compliance_reply=False
+        )
+        member.daily_confirmed_at = member.updated_at = timezone.now()
+        member.save(update_fields=["daily_confirmed_at", "updated_at"])
+    return True
 
 
 def _opt_out_sender(inbound: InboundMessage, *, by: Any) -> bool:

@@ -1,10 +1,13 @@
-"""What an inbound text asks for: a STOP/START/HELP keyword, or a stop request in words.
+"""What an inbound text asks for: a STOP/START/HELP or JOIN keyword, or a stop request
+in words.
 
 A keyword is the whole message, as carriers and Twilio read it: case, surrounding
 spaces and trailing punctuation do not matter, anything else does ("STOP ALL" and
 "stopping by later" are not keywords). Texts that are not keywords but ask to stop in
 so many words are only *flagged* for staff, because a pattern can be wrong; the lists
-below are the one place to extend either.
+below are the one place to extend either. The join words (the daily message) are a
+setting, ``DAILY_MESSAGE_JOIN_KEYWORDS``; a word that is also a STOP, START or HELP word
+keeps that meaning, because those must always work.
 """
 
 from __future__ import annotations
@@ -14,11 +17,14 @@ import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
+from django.conf import settings
+
 
 class KeywordKind(StrEnum):
     OPT_OUT = "opt_out"
     OPT_IN = "opt_in"
     HELP = "help"
+    JOIN = "join"  # the daily message; never one of Twilio's OptOutTypes
 
 
 KEYWORDS: dict[KeywordKind, frozenset[str]] = {
@@ -50,7 +56,14 @@ def parse_keyword(body: str) -> Keyword | None:
     """The keyword the whole ``body`` is, or None."""
     word = _bare(body).upper()
     kind = _KIND_OF_WORD.get(word)
+    if kind is None and word and word in _join_words():
+        kind = KeywordKind.JOIN
     return Keyword(word=word, kind=kind) if kind else None
+
+
+def _join_words() -> set[str]:
+    # Read at each call: the setting may change (tests override it).
+    return {word.strip().upper() for word in settings.DAILY_MESSAGE_JOIN_KEYWORDS}
 
 
 def keyword_from_twilio(*, body: str, opt_out_type: str) -> Keyword | None:

@@ -212,15 +212,17 @@ class InboundMessage(models.Model):
     """A text someone sent us, and what we did about it. ``message_sid`` is Twilio's id:
     a retried webhook finds its row and changes nothing more.
 
-    ``action`` is what the text caused: an opt-out, an opt-in, the help text, a flag for
-    staff (a stop request in words), or nothing. ``is_handled`` says no one needs to look
-    at it any more: keyword texts are handled on arrival, the rest by staff.
+    ``action`` is what the text caused: an opt-out, an opt-in, the help text, a join to
+    the daily message, a flag for staff (a stop request in words), or nothing.
+    ``is_handled`` says no one needs to look at it any more: keyword texts are handled on
+    arrival, the rest by staff.
     """
 
     class Action(models.TextChoices):
         OPTED_OUT = "opted_out", "Opted out"
         OPTED_IN = "opted_in", "Opted back in"
         HELP_SENT = "help_sent", "Help sent"
+        JOINED = "joined", "Joined the daily message"
         FLAGGED = "flagged", "Flagged for staff"
         NONE = "none", "None"
 

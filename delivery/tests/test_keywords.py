@@ -14,6 +14,7 @@ from delivery.keywords import (
 )
 
 OPT_OUT, OPT_IN, HELP = KeywordKind.OPT_OUT, KeywordKind.OPT_IN, KeywordKind.HELP
+JOIN = KeywordKind.JOIN
 
 
 @pytest.mark.parametrize(
@@ -96,6 +97,52 @@ def test_without_a_known_opt_out_type_the_body_decides(opt_out_type):
         word="STOP", kind=OPT_OUT
     )
     assert keyword_from_twilio(body="see you there", opt_out_type=opt_out_type) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "word"),
+    [("JOIN", "JOIN"), ("join", "JOIN"), (" Daily! ", "DAILY"), ("daily.", "DAILY")],
+)
+def test_the_default_join_words_are_join_keywords(settings, body, word):
+    settings.DAILY_MESSAGE_JOIN_KEYWORDS = ["JOIN", "DAILY"]
+
+    assert parse_keyword(body) == Keyword(word=word, kind=JOIN)
+    assert parse_keyword(f"{body} us") is None
+
+
+def test_the_join_words_are_read_from_the_setting_at_each_call(settings):
+    settings.DAILY_MESSAGE_JOIN_KEYWORDS = ["sunshine "]
+
+    assert parse_keyword("Sunshine!") == Keyword(word="SUNSHINE", kind=JOIN)
+    assert parse_keyword("join") is None
+
+
+def test_a_join_word_that_is_a_compliance_word_keeps_its_compliance_meaning(settings):
+    settings.DAILY_MESSAGE_JOIN_KEYWORDS = ["STOP", "START", "HELP", "JOIN"]
+
+    assert parse_keyword("stop") == Keyword(word="STOP", kind=OPT_OUT)
+    assert parse_keyword("start") == Keyword(word="START", kind=OPT_IN)
+    assert parse_keyword("help") == Keyword(word="HELP", kind=HELP)
+    assert parse_keyword("join") == Keyword(word="JOIN", kind=JOIN)
+
+
+def test_an_empty_text_is_no_join_keyword_even_with_a_blank_join_word(settings):
+    settings.DAILY_MESSAGE_JOIN_KEYWORDS = ["", " "]
+
+    assert parse_keyword("") is None
+    assert parse_keyword(" ! ") is None
+
+
+@pytest.mark.parametrize(
+    ("opt_out_type", "expected"),
+    [("", Keyword(word="JOIN", kind=JOIN)), ("STOP", Keyword(word="JOIN", kind=OPT_OUT))],
+)
+def test_twilio_never_names_join_so_the_body_decides_unless_twilio_matched(
+    settings, opt_out_type, expected
+):
+    settings.DAILY_MESSAGE_JOIN_KEYWORDS = ["JOIN"]
+
+    assert keyword_from_twilio(body="Join", opt_out_type=opt_out_type) == expected
 
 
 @pytest.mark.parametrize(
