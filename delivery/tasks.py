@@ -9,6 +9,7 @@ from django.conf import settings
 
 from delivery.dispatch import MESSAGES_PER_TASK, has_due_messages, sweep_idle_batches
 from delivery.reconcile import reconcile_stale_sending
+from delivery.retention import remove_expired_data
 from delivery.sending import send_due_messages
 from delivery.simulation import report_simulated_statuses
 from delivery.status import apply_early_statuses, forget_old_early_statuses
@@ -44,3 +45,10 @@ def report_simulated_statuses_task() -> int:
     if settings.SMS_BACKEND != "simulator":
         return 0
     return report_simulated_statuses()
+
+
+@shared_task(name="delivery.cleanup")
+@one_at_a_time("delivery.cleanup", timeout=3600)
+def cleanup() -> dict[str, int]:
+    """Remove data past its retention (what ``manage.py cleanup`` does)."""
+    return remove_expired_data()

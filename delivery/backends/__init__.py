@@ -5,9 +5,24 @@ from __future__ import annotations
 from django.conf import settings
 from django.urls import reverse
 
-from delivery.backends.base import OutgoingSms, SendOutcome, SendResult, SmsBackend
+from delivery.backends.base import (
+    NotFoundAtProvider,
+    OutgoingSms,
+    ProviderUnavailable,
+    SendOutcome,
+    SendResult,
+    SmsBackend,
+)
 
-__all__ = ["OutgoingSms", "SendOutcome", "SendResult", "SmsBackend", "create_backend"]
+__all__ = [
+    "NotFoundAtProvider",
+    "OutgoingSms",
+    "ProviderUnavailable",
+    "SendOutcome",
+    "SendResult",
+    "SmsBackend",
+    "create_backend",
+]
 
 
 def status_callback_url() -> str:

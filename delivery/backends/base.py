@@ -8,6 +8,14 @@ from enum import StrEnum
 from typing import Protocol
 
 
+class NotFoundAtProvider(Exception):
+    """The provider has no message with this SID."""
+
+
+class ProviderUnavailable(Exception):
+    """The provider could not be asked: unreachable, timed out, or it answered with an error."""
+
+
 @dataclass(frozen=True, slots=True)
 class OutgoingSms:
     message_id: int
@@ -45,7 +53,8 @@ class SmsBackend(Protocol):
         ...
 
     async def fetch_status(self, provider_sid: str) -> tuple[str, int | None]:
-        """The provider's status and error code of one message."""
+        """The provider's status and error code of one message. Raises
+        :class:`NotFoundAtProvider` or :class:`ProviderUnavailable`."""
         ...
 
     async def aclose(self) -> None: ...

@@ -11,7 +11,13 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
-from delivery.backends.base import OutgoingSms, SendOutcome, SendResult
+from delivery.backends.base import (
+    NotFoundAtProvider,
+    OutgoingSms,
+    ProviderUnavailable,
+    SendOutcome,
+    SendResult,
+)
 
 
 class TwilioBackend:
@@ -96,7 +102,14 @@ class TwilioBackend:
         return None
 
     async def fetch_status(self, provider_sid: str) -> tuple[str, int | None]:
-        message = await self._client.messages(provider_sid).fetch_async()
+        try:
+            message = await self._client.messages(provider_sid).fetch_async()
+        except TwilioRestException as error:
+            if error.status == 404:
+                raise NotFoundAtProvider(provider_sid) from error
+            raise ProviderUnavailable(f"Twilio answered {error.status}: {error.msg}") from error
+        except (TimeoutError, aiohttp.ClientError) as error:
+            raise ProviderUnavailable(str(error) or type(error).__name__) from error
         return message.status, message.error_code
 
     async def aclose(self) -> None:
