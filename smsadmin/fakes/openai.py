@@ -16,18 +16,23 @@ In tests::
         assert fake.requests[0].input_text == "Write a greeting"
 
 Served: ``POST /v1/responses`` and ``GET /v1/models``; anything else is a 404 in
-OpenAI's error shape.
+OpenAI's error shape, except ``/_fake/``, a control API OpenAI never uses (no auth, not
+recorded). As a process (the local demo), controlled over HTTP: see
+:mod:`smsadmin.fakes.openai_control`::
+
+    python -m smsadmin.fakes.openai --port 8082 --reply "Good morning, gardeners!"
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from smsadmin.fakes.background import BackgroundLoop, BackgroundServer
 from smsadmin.fakes.http import HttpServer, Request, Response, json_response
@@ -39,8 +44,10 @@ DEFAULT_API_KEY = "sk-fake-" + "0" * 40  # a well-known key: the fake guards not
 DEFAULT_REPLY = "Good morning! Wishing you a bright and peaceful day."
 DEFAULT_REFUSAL = "I'm sorry, but I can't help with that."
 DEFAULT_MODELS = ("gpt-4.1-mini", "gpt-4.1", "gpt-4o-mini")
+CONTROL_PREFIX = "/_fake/"
 
 FailureKind = Literal["rate_limit", "server_error", "stall"]
+FAILURE_KINDS: tuple[FailureKind, ...] = get_args(FailureKind)
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -132,6 +139,20 @@ class FakeOpenAI(BackgroundServer):
         with self._lock:
             return list(self._requests)
 
+    def summary(self) -> dict[str, Any]:
+        """Counts and settings, as ``GET /_fake/health`` shows them."""
+        with self._lock:
+            behaviour = self._behaviour
+            return {
+                "status": "ok",
+                "requests": len(self._requests),
+                "queued_replies": len(behaviour.replies),
+                "queued_failures": len(behaviour.failures),
+                "latency_seconds": behaviour.latency_seconds,
+                "stall_seconds": behaviour.stall_seconds,
+                "retry_after_seconds": behaviour.retry_after_seconds,
+            }
+
     # --- changing its behaviour -------------------------------------------------------
     def queue_replies(self, *texts: str) -> None:
         """Answer the next requests with these texts, in order (then the default reply)."""
@@ -146,22 +167,27 @@ class FakeOpenAI(BackgroundServer):
     def fail_next(self, count: int, kind: FailureKind) -> None:
         """Fail the next ``count`` requests: 429 with ``retry-after``, 500, or a stall
         of ``stall_seconds`` (after which the request is answered normally)."""
-        if kind not in ("rate_limit", "server_error", "stall"):
-            raise ValueError(f"unknown failure kind: {kind!r}")
+        if kind not in FAILURE_KINDS:
+            raise ValueError(f"unknown failure kind {kind!r}: use {', '.join(FAILURE_KINDS)}")
+        if count < 0:
+            raise ValueError("the count of failures must be 0 or more")
         with self._lock:
             self._behaviour.failures.extend([kind] * count)
 
     def set_latency(self, seconds: float) -> None:
         """Wait this long before answering every request."""
+        checked_seconds(seconds, "latency")
         with self._lock:
             self._behaviour.latency_seconds = seconds
 
     def set_stall_seconds(self, seconds: float) -> None:
+        checked_seconds(seconds, "stall")
         with self._lock:
             self._behaviour.stall_seconds = seconds
 
     def set_retry_after(self, seconds: float) -> None:
         """The ``retry-after`` a 429 carries (the SDK waits that long before retrying)."""
+        checked_seconds(seconds, "retry-after")
         with self._lock:
             self._behaviour.retry_after_seconds = seconds
 
@@ -173,6 +199,11 @@ class FakeOpenAI(BackgroundServer):
 
     # --- serving ----------------------------------------------------------------------
     async def _handle(self, request: Request) -> Response:
+        if request.path.startswith(CONTROL_PREFIX):
+            # Imported here because the control module is built on this one.
+            from smsadmin.fakes.openai_control import control_response
+
+            return control_response(self, request)
         recorded = _record(request)
         with self._lock:
             self._requests.append(recorded)
@@ -319,6 +350,17 @@ def input_text(value: object) -> str:
     return "\n".join(texts)
 
 
+def checked_seconds(seconds: float, name: str) -> float:
+    """``seconds`` if it is a usable delay, else ``ValueError`` naming the setting."""
+    try:
+        is_usable = math.isfinite(seconds) and seconds >= 0
+    except (TypeError, OverflowError):  # not a number; an integer too big for a float
+        is_usable = False
+    if not is_usable:
+        raise ValueError(f"the {name} must be a number of seconds, 0 or more")
+    return seconds
+
+
 def openai_client_for(
     fake: FakeOpenAI,
     *,
@@ -395,3 +437,9 @@ def _model_list(models: tuple[str, ...]) -> dict[str, Any]:
 def _tokens(text: str) -> int:
     """A rough token count (about four characters a token), like OpenAI's for English."""
     return max(1, len(text) // 4) if text else 0
+
+
+if __name__ == "__main__":
+    from smsadmin.fakes.openai_control import main
+
+    raise SystemExit(main())

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import openai
 import pytest
 import requests
 
-from smsadmin.fakes.openai import DEFAULT_REPLY, FakeOpenAI, openai_client_for
+from smsadmin.fakes.openai import DEFAULT_API_KEY, DEFAULT_REPLY, FakeOpenAI, openai_client_for
 
 MODEL = "gpt-4.1-mini"
 INSTRUCTIONS = "You write one short, warm good-morning text message for a garden club."
@@ -26,6 +30,12 @@ def fake() -> Iterator[FakeOpenAI]:
 @pytest.fixture
 def client(fake: FakeOpenAI) -> openai.OpenAI:
     return openai_client_for(fake, timeout=5)
+
+
+def _control(fake: FakeOpenAI, method: str, action: str, **kwargs) -> requests.Response:
+    """A call to the control API, which sits beside ``/v1`` (no key needed)."""
+    base = fake.base_url.removesuffix("/v1")
+    return requests.request(method, f"{base}/_fake/{action}", timeout=5, **kwargs)
 
 
 def _create(client: openai.OpenAI, **fields):
@@ -203,3 +213,223 @@ def test_reset_forgets_requests_and_scripted_behaviour(fake, client) -> None:
 
     assert _create(client).output_text == DEFAULT_REPLY
     assert [request.status for request in fake.requests] == [200]
+
+
+# --- the control API --------------------------------------------------------------------
+
+
+def test_replies_and_a_refusal_queued_over_http_are_answered_in_order(fake, client) -> None:
+    queued = _control(
+        fake, "POST", "replies", json={"replies": ["First.", "Second."], "refusal": "No."}
+    )
+
+    texts = [_create(client).output[0].content[0] for _ in range(4)]
+
+    assert queued.status_code == 200
+    assert queued.json()["queued_replies"] == 3
+    assert [(text.type, getattr(text, "text", None) or text.refusal) for text in texts] == [
+        ("output_text", "First."),
+        ("output_text", "Second."),
+        ("refusal", "No."),
+        ("output_text", DEFAULT_REPLY),
+    ]
+
+
+def test_failures_and_settings_set_over_http_are_what_the_sdk_meets(fake, client) -> None:
+    settings = _control(
+        fake,
+        "POST",
+        "settings",
+        json={"latency_seconds": 0.01, "stall_seconds": 0.02, "retry_after_seconds": 3},
+    )
+    failures = _control(fake, "POST", "failures", json={"count": 2, "kind": "rate_limit"})
+
+    with pytest.raises(openai.RateLimitError) as caught:
+        _create(client)
+
+    assert settings.status_code == failures.status_code == 200
+    assert failures.json()["queued_failures"] == 2
+    assert caught.value.response.headers["retry-after"] == "3"
+    assert fake.summary() | {"requests": None} == {
+        "status": "ok",
+        "requests": None,
+        "queued_replies": 0,
+        "queued_failures": 1,
+        "latency_seconds": 0.01,
+        "stall_seconds": 0.02,
+        "retry_after_seconds": 3,
+    }
+    assert fake.requests[0].delay_seconds == 0.01
+
+
+def test_a_stall_set_over_http_stalls_the_next_request(fake) -> None:
+    _control(fake, "POST", "settings", json={"stall_seconds": 1.0})
+    _control(fake, "POST", "failures", json={"kind": "stall"})  # count defaults to 1
+
+    with pytest.raises(openai.APITimeoutError):
+        _create(openai_client_for(fake, timeout=0.3))
+
+    assert [(r.failure, r.delay_seconds) for r in fake.requests] == [("stall", 1.0)]
+
+
+def test_the_request_log_over_http_shows_the_prompt_and_never_the_key(fake, client) -> None:
+    fake.fail_next(1, "server_error")
+    with pytest.raises(openai.InternalServerError):
+        _create(client)
+    _create(client)
+
+    answer = _control(fake, "GET", "requests")
+
+    assert answer.status_code == 200
+    assert answer.json()["requests"] == [
+        {
+            "method": "POST",
+            "path": "/v1/responses",
+            "instructions": INSTRUCTIONS,
+            "input_text": PROMPT,
+            "status": status,
+            "failure": failure,
+            "delay_seconds": 0.0,
+        }
+        for status, failure in [(500, "server_error"), (200, None)]
+    ]
+    assert fake.api_key not in answer.text
+
+
+def test_control_calls_are_not_in_the_request_log(fake, client) -> None:
+    _create(client)
+    for method, action, body in [
+        ("GET", "health", None),
+        ("GET", "requests", None),
+        ("POST", "replies", {"replies": ["Hi"]}),
+        ("POST", "settings", {"latency_seconds": 0}),
+        ("POST", "failures", {"count": 0, "kind": "server_error"}),
+        ("GET", "nowhere", None),
+    ]:
+        _control(fake, method, action, json=body)
+
+    assert [request.path for request in fake.requests] == ["/v1/responses"]
+    assert _control(fake, "GET", "health").json()["requests"] == 1
+
+
+def test_reset_over_http_forgets_requests_and_scripted_behaviour(fake, client) -> None:
+    _create(client)
+    fake.queue_replies("Never sent.")
+    fake.fail_next(1, "server_error")
+    fake.set_latency(0.5)
+
+    reset = _control(fake, "POST", "reset")
+
+    assert reset.status_code == 200
+    assert reset.json() == {
+        "status": "ok",
+        "requests": 0,
+        "queued_replies": 0,
+        "queued_failures": 0,
+        "latency_seconds": 0.0,
+        "stall_seconds": 30.0,
+        "retry_after_seconds": 1.0,
+    }
+    assert _create(client).output_text == DEFAULT_REPLY
+
+
+@pytest.mark.parametrize(
+    ("action", "body"),
+    [
+        ("replies", b"{not json"),
+        ("replies", b"[" * 100_000),  # too deeply nested for the parser
+        ("replies", b'["a list, not an object"]'),
+        ("replies", b"{}"),
+        ("replies", b'{"replies": "not a list"}'),
+        ("replies", b'{"replies": ["ok", 3]}'),
+        ("replies", b'{"refusal": null}'),
+        ("replies", b'{"replies": ["ok"], "refusal": false}'),
+        ("replies", b'{"replies": ["ok"], "tone": "cheerful"}'),
+        ("failures", b'{"count": 1}'),
+        ("failures", b'{"count": 1, "kind": "flood"}'),
+        ("failures", b'{"count": -1, "kind": "stall"}'),
+        ("failures", b'{"count": true, "kind": "stall"}'),
+        ("failures", b'{"count": 1.5, "kind": "stall"}'),
+        ("failures", b'{"count": 1000000000, "kind": "stall"}'),
+        ("settings", b'{"latency_seconds": -1}'),
+        ("settings", b'{"latency_seconds": "1"}'),
+        ("settings", b'{"latency_seconds": true}'),
+        ("settings", b'{"stall_seconds": NaN}'),
+        ("settings", b'{"stall_seconds": Infinity}'),
+        ("settings", b'{"retry_after_seconds": 1' + b"0" * 400 + b"}"),
+        ("settings", b'{"latency_seconds": 1, "retry_after_seconds": -1}'),
+        ("settings", b'{"timeout_seconds": 1}'),
+    ],
+)
+def test_an_invalid_control_request_is_a_400_that_changes_nothing(fake, action, body) -> None:
+    before = fake.summary()
+
+    answer = _control(fake, "POST", action, data=body)
+
+    assert answer.status_code == 400
+    assert answer.json()["error"].endswith(".")  # a sentence, not a traceback
+    assert fake.summary() == before
+
+
+def test_unknown_control_paths_are_404_and_wrong_methods_405(fake) -> None:
+    unknown = _control(fake, "GET", "everything")
+    wrong_method = _control(fake, "GET", "reset")
+
+    assert (unknown.status_code, wrong_method.status_code) == (404, 405)
+    assert "error" in unknown.json()
+    assert "error" in wrong_method.json()
+
+
+# --- running it -------------------------------------------------------------------------
+
+
+def _run_fake(*arguments: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(  # noqa: S603 - our own interpreter and module, fixed arguments
+        [sys.executable, "-m", "smsadmin.fakes.openai", *arguments],
+        cwd=Path(__file__).resolve().parents[3],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_runs_as_a_process_that_the_sdk_can_call_and_stops_on_sigterm() -> None:
+    with _run_fake("--port", "0", "--reply", "Hello from the process.") as process:
+        try:
+            line = process.stdout.readline()
+            listening = re.fullmatch(r"Fake OpenAI listening on (\S+/v1) \(key (\S+)\)\n", line)
+            assert listening, line
+            base_url, api_key = listening.groups()
+            client = openai.OpenAI(api_key=api_key, base_url=base_url, timeout=5, max_retries=0)
+            response = _create(client)
+            log = requests.get(base_url.removesuffix("/v1") + "/_fake/requests", timeout=5)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            exit_code = process.wait(timeout=10)
+        errors = process.stderr.read()
+
+    assert api_key == DEFAULT_API_KEY
+    assert response.output_text == "Hello from the process."
+    assert [request["input_text"] for request in log.json()["requests"]] == [PROMPT]
+    assert (exit_code, errors) == (0, "")
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["--port", "not-a-port"],
+        ["--port", "70000"],
+        ["--latency", "-1"],
+        ["--latency", "soon"],
+        ["--api-key", ""],
+        ["--make-it-rain"],
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line_on_stderr(arguments) -> None:
+    with _run_fake(*arguments) as process:
+        output, errors = process.communicate(timeout=10)
+
+    assert process.returncode == 2
+    assert output == ""
+    assert errors.startswith("fake openai: ")
+    assert errors.count("\n") == 1
