@@ -51,3 +51,17 @@ def enqueued(monkeypatch):
         "delivery.tasks.send_batch_messages.delay", lambda batch_id: sent.append(batch_id)
     )
     return sent
+
+
+@pytest.fixture
+def fake_openai(settings):
+    """The project's fake OpenAI on loopback, with the writer's settings pointed at it:
+    a short timeout and no SDK retries unless a test asks for them."""
+    from smsadmin.fakes.openai import FakeOpenAI
+
+    with FakeOpenAI() as fake:
+        settings.OPENAI_API_KEY = fake.api_key
+        settings.OPENAI_BASE_URL = fake.base_url
+        settings.OPENAI_TIMEOUT = 1.0
+        settings.OPENAI_MAX_RETRIES = 0
+        yield fake

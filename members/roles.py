@@ -40,6 +40,11 @@ SOCIAL_MANAGER_PERMISSIONS = frozenset(
         # The inbox: read texts, reply and mark them handled.
         "delivery.view_inboundmessage",
         "delivery.change_inboundmessage",
+        # The daily message: read, edit or replace it before it goes out (approving it,
+        # when approval is required, is the Admins').
+        "positivity.view_dailymessage",
+        "positivity.add_dailymessage",
+        "positivity.change_dailymessage",
     }
 )
 

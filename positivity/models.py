@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date as Date  # noqa: N812 - the field is called ``date``
+from datetime import date as Date
 
 from django.conf import settings
 from django.db import models
@@ -63,6 +63,7 @@ class DailyMessage(models.Model):
 
     class Meta:
         ordering = ["-date"]
+        permissions = [("approve_dailymessage", "Can approve a daily message for sending")]
 
     def __str__(self) -> str:
         return f"Daily message for {self.date:%Y-%m-%d}"

@@ -307,6 +307,24 @@ if AUTO_PAUSE_SENDER_ERRORS_MIN < 1 or not 0 <= AUTO_PAUSE_SENDER_ERROR_RATE <= 
     )
 
 
+# --- Data retention -------------------------------------------------------------------
+# Days kept before ``manage.py cleanup`` removes them: finished outbound messages (and
+# their attempts), inbound texts, and member imports with their uploaded files.
+MESSAGE_RETENTION_DAYS = env.int("MESSAGE_RETENTION_DAYS", default=400)
+INBOUND_RETENTION_DAYS = env.int("INBOUND_RETENTION_DAYS", default=400)
+IMPORT_RETENTION_DAYS = env.int("IMPORT_RETENTION_DAYS", default=30)
+for _name, _days in {
+    "MESSAGE_RETENTION_DAYS": MESSAGE_RETENTION_DAYS,
+    "INBOUND_RETENTION_DAYS": INBOUND_RETENTION_DAYS,
+    "IMPORT_RETENTION_DAYS": IMPORT_RETENTION_DAYS,
+}.items():
+    if _days < 1:
+        raise ImproperlyConfigured(
+            f"{_name} must be 1 or more (days to keep data before manage.py cleanup "
+            f"removes it), not {_days}."
+        )
+
+
 # --- Redis and Celery -----------------------------------------------------------------
 def _redis_answers(host: str = "127.0.0.1", port: int = 6379) -> bool:
     try:
@@ -375,6 +393,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": crontab(minute=5),
     },
     "deliver-daily-messages": {"task": "positivity.deliver_daily_messages", "schedule": 120.0},
+    "cleanup": {"task": "delivery.cleanup", "schedule": crontab(hour=3, minute=30)},
 }
 
 # --- Logging --------------------------------------------------------------------------

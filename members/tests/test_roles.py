@@ -64,6 +64,8 @@ WHO_MAY_OPEN: dict[str, tuple[frozenset[str], ...]] = {
     # History: nobody deletes it. Only Admins lift (change) either kind.
     "members.optout":                     (BOTH_ROLES, BOTH_ROLES, BOTH_ROLES, NOBODY),
     "members.suppression":                (BOTH_ROLES, ADMIN_ONLY, BOTH_ROLES, NOBODY),
+    # A day's message is its history: replaced, never deleted. Approving it is the Admins'.
+    "positivity.dailymessage":            (BOTH_ROLES, BOTH_ROLES, BOTH_ROLES, NOBODY),
 }  # fmt: skip
 
 
@@ -121,6 +123,14 @@ def _make_inbound_message() -> object:
     )
 
 
+def _make_daily_message() -> object:
+    from positivity.models import DailyMessage
+
+    return DailyMessage.objects.create(
+        date=timezone.localdate(), text="Be gentle with yourself today.", source="fallback"
+    )
+
+
 def _make_import_job() -> object:
     from members.models import ImportJob
 
@@ -147,6 +157,7 @@ OBJECT_MAKERS: dict[str, Callable[[], object]] = {
     "delivery.batch": _make_batch,
     "delivery.inboundmessage": _make_inbound_message,
     "delivery.message": _make_message,
+    "positivity.dailymessage": _make_daily_message,
     "django_celery_beat.periodictask": _make_periodic_task,
     "django_celery_beat.intervalschedule": _make_schedule(
         "intervalschedule", every=5, period="minutes"
