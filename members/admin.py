@@ -179,12 +179,16 @@ class MemberAdmin(PhoneSearchMixin, admin.ModelAdmin):
         "number_timezones_display",
         "merge_fields_table",
         "events_registered",
+        "daily_confirmed_at",
         "created_at",
         "updated_at",
     )
     add_fieldsets = (
         (None, {"fields": ("phone", "first_name", "last_name", "email")}),
-        ("Texting", {"fields": ("is_community", "is_daily_subscriber", "timezone")}),
+        (
+            "Texting",
+            {"fields": ("is_community", "is_daily_subscriber", "daily_send_time", "timezone")},
+        ),
         ("Merge fields", {"fields": ("fields",)}),
     )
     fieldsets = (
@@ -196,6 +200,8 @@ class MemberAdmin(PhoneSearchMixin, admin.ModelAdmin):
                     "contact_status",
                     "is_community",
                     "is_daily_subscriber",
+                    "daily_send_time",
+                    "daily_confirmed_at",
                     "timezone",
                     "number_timezones_display",
                 )

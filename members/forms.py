@@ -54,6 +54,7 @@ class MemberAdminForm(forms.ModelForm):
             "email",
             "is_community",
             "is_daily_subscriber",
+            "daily_send_time",
             "timezone",
             "fields",
         )

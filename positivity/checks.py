@@ -33,6 +33,8 @@ _BARE_DOMAIN = re.compile(
 # or a "+" straight before a digit (an international prefix).
 _PHONE_NUMBER = re.compile(r"\d(?:[\s().-]*\d){6,}|\+\s*\d")
 
+_NON_SPACE = re.compile(r"\S+")
+_TRAILING_PUNCTUATION = ".,;:!?)\"'"
 _QUOTED_TEXT_LENGTH = 40
 # Above this similarity to a recent message, a new one reads as a repeat.
 SIMILARITY_THRESHOLD = 0.6
@@ -104,7 +106,9 @@ def check_message(
 
     link = _SCHEME_OR_WWW.search(text) or _BARE_DOMAIN.search(text)
     if link is not None:
-        return Rejection("link", f"The message contains a link: {link.group(0)!r}.")
+        # Name the whole link, not only the part that gave it away ("www.").
+        whole = _NON_SPACE.match(text, link.start()).group(0).rstrip(_TRAILING_PUNCTUATION)
+        return Rejection("link", f"The message contains a link: {whole!r}.")
 
     phone_number = _PHONE_NUMBER.search(text)
     if phone_number is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import time
 
 import pytest
 from django.db import connection
@@ -210,6 +211,19 @@ def test_member_added_with_a_local_number_is_stored_in_e164_with_its_time_zones(
     member = Member.objects.get()
     assert member.phone == "+14155552671"
     assert member.number_timezones == ["America/Los_Angeles"]
+
+
+def test_staff_subscribe_a_member_to_the_daily_message_at_their_own_time(staff_client):
+    data = member_form_data(phone="(415) 555-2671")
+    data.update(is_daily_subscriber="on", daily_send_time="07:15")
+
+    response = staff_client.post(ADD_MEMBER_URL, data)
+
+    assert response.status_code == 302
+    member = Member.objects.get()
+    assert (member.is_daily_subscriber, member.daily_send_time) == (True, time(7, 15))
+    # Confirmed later, inside polite hours, by the daily delivery: not by the admin.
+    assert member.daily_confirmed_at is None
 
 
 def test_member_with_an_international_number_gets_that_countrys_time_zones(staff_client):

@@ -124,3 +124,14 @@ def test_celery_reliability_settings(settings):
 def test_tests_run_on_postgresql_and_redis(settings):
     assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
     assert settings.CELERY_BROKER_URL.startswith("redis://127.0.0.1:6379/")
+
+
+def test_every_beat_job_names_a_registered_task():
+    from django.conf import settings
+
+    from smsadmin.celery import app
+
+    app.loader.import_default_modules()
+    names = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert names <= set(app.tasks)
+    assert {"positivity.write_daily_messages", "positivity.deliver_daily_messages"} <= names

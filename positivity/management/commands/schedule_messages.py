@@ -41,9 +41,16 @@ class Command(BaseCommand):
 
 def describe(message: DailyMessage, *, existed: bool) -> str:
     how = "already written" if existed else "written"
-    source = message.get_source_display().lower()
+    origin = _ORIGIN[message.source]
     model = f" ({message.model})" if message.model else ""
-    return f"{message.date}: {how}, {source}{model}: {message.text}"
+    return f"{message.date}: {how} {origin}{model}: {message.text}"
+
+
+_ORIGIN = {
+    DailyMessage.Source.AI: "by AI",
+    DailyMessage.Source.FALLBACK: "from the fallback library",
+    DailyMessage.Source.STAFF: "by staff",
+}
 
 
 def describe_attempt(attempt: dict[str, Any]) -> str:
