@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
+import delivery.api.admin  # noqa: F401 - registers the API key admin
 from delivery.errors import describe_error
 from delivery.inbound import (
     REPLY_MAX_LENGTH,

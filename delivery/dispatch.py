@@ -7,8 +7,10 @@ million-message batch takes a few hundred tasks, not a million.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import cache
 
+import redis
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
@@ -30,6 +32,50 @@ def dispatch_batch(*, batch_id: int, chains: int | None = None) -> None:
 
     for _ in range(chains or parallel_chains()):
         transaction.on_commit(lambda: send_batch_messages.delay(batch_id))
+
+
+# A batch that takes messages one at a time (the API) gets one sending task per window,
+# started when the window ends: every message committed within it is pending by then.
+TRICKLE_WINDOW_SECONDS = 0.5
+
+
+def dispatch_trickle(*, batch_id: int, send_at: datetime | None = None) -> None:
+    """After commit, make sure a task will send this batch's new message soon: at most one
+    task per batch per TRICKLE_WINDOW_SECONDS, however many messages arrive, and one at
+    ``send_at`` for a message that must wait (within the broker's visibility timeout;
+    later ones are found by the sweeper when they come due)."""
+    from delivery.tasks import send_batch_messages
+
+    def enqueue() -> None:
+        now = timezone.now()
+        if send_at is not None and send_at > now:
+            if send_at - now < timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT):
+                send_batch_messages.apply_async((batch_id,), eta=send_at)
+            return
+        if _claim_trickle_window(batch_id):
+            send_batch_messages.apply_async((batch_id,), countdown=TRICKLE_WINDOW_SECONDS * 1.5)
+
+    transaction.on_commit(enqueue)
+
+
+def _claim_trickle_window(batch_id: int) -> bool:
+    """True for the first caller of a window (Redis SET NX with expiry); always True
+    without Redis (the demo on the filesystem broker)."""
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        return True
+    try:
+        return bool(
+            _redis().set(
+                f"smsadmin:trickle:{batch_id}", 1, nx=True, px=int(TRICKLE_WINDOW_SECONDS * 1000)
+            )
+        )
+    except redis.RedisError:
+        return True
+
+
+@cache
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
 
 
 def has_due_messages(*, batch_id: int) -> bool:

@@ -110,6 +110,8 @@ class Message(models.Model):
     # phone is opted out (the claim-time opt-out check skips it; suppression still holds).
     is_compliance_reply = models.BooleanField(default=False, db_default=False)
     send_after = models.DateTimeField(null=True, blank=True)
+    # What an API caller attached to the message (its own ids...), given back as sent.
+    metadata = models.JSONField(null=True, blank=True)
     # The recipient's time zones, kept when the batch has quiet hours: a message that
     # comes due outside the window (a long campaign running into the evening) waits.
     recipient_timezones = models.JSONField(null=True, blank=True)
@@ -276,3 +278,17 @@ class InboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"From {self.from_phone or self.from_raw} at {self.received_at:%Y-%m-%d %H:%M}"
+
+
+# The API's models live with the API; imported here so that Django finds them.
+from delivery.api.models import ApiKey, IdempotentRequest  # noqa: E402
+
+__all__ = [
+    "ApiKey",
+    "Attempt",
+    "Batch",
+    "EarlyStatus",
+    "IdempotentRequest",
+    "InboundMessage",
+    "Message",
+]

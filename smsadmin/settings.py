@@ -72,6 +72,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_celery_beat",
     "axes",
+    "rest_framework",
+    "rest_framework_api_key",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "members",
     "delivery",
     "campaigns",
@@ -93,6 +97,30 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "smsadmin.urls"
+
+# --- The JSON API (/api/v1/) ----------------------------------------------------------
+# API keys only: no session or Basic authentication, JSON in and out.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["delivery.api.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["delivery.api.auth.HasScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["delivery.api.auth.KeyRateThrottle"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "delivery.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "SMS Admin API",
+    "DESCRIPTION": "Send texts and add contacts from other systems. Authenticate with "
+    "`Authorization: Api-Key <key>`; an Admin creates keys in the admin.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
 WSGI_APPLICATION = "smsadmin.wsgi.application"
 
 TEMPLATES = [
@@ -309,11 +337,15 @@ if AUTO_PAUSE_SENDER_ERRORS_MIN < 1 or not 0 <= AUTO_PAUSE_SENDER_ERROR_RATE <= 
 
 # --- Data retention -------------------------------------------------------------------
 # Days kept before ``manage.py cleanup`` removes them: finished outbound messages (and
-# their attempts), inbound texts, and member imports with their uploaded files.
-MESSAGE_RETENTION_DAYS = env.int("MESSAGE_RETENTION_DAYS", default=400)
-INBOUND_RETENTION_DAYS = env.int("INBOUND_RETENTION_DAYS", default=400)
+# their attempts), inbound texts, and member imports with their uploaded files. Messages
+# and inbound texts are archived first (see ``delivery.archive``) and deleted only once
+# the archive is read back and checked. RETENTION_DAYS is the default of both.
+RETENTION_DAYS = env.int("RETENTION_DAYS", default=400)
+MESSAGE_RETENTION_DAYS = env.int("MESSAGE_RETENTION_DAYS", default=RETENTION_DAYS)
+INBOUND_RETENTION_DAYS = env.int("INBOUND_RETENTION_DAYS", default=RETENTION_DAYS)
 IMPORT_RETENTION_DAYS = env.int("IMPORT_RETENTION_DAYS", default=30)
 for _name, _days in {
+    "RETENTION_DAYS": RETENTION_DAYS,
     "MESSAGE_RETENTION_DAYS": MESSAGE_RETENTION_DAYS,
     "INBOUND_RETENTION_DAYS": INBOUND_RETENTION_DAYS,
     "IMPORT_RETENTION_DAYS": IMPORT_RETENTION_DAYS,
@@ -323,6 +355,49 @@ for _name, _days in {
             f"{_name} must be 1 or more (days to keep data before manage.py cleanup "
             f"removes it), not {_days}."
         )
+# Where archived rows go: an S3-compatible bucket when ARCHIVE_S3_BUCKET is set, else a
+# local folder. Credentials: ARCHIVE_S3_ACCESS_KEY_ID/ARCHIVE_S3_SECRET_ACCESS_KEY, else
+# boto3's usual chain (AWS_ACCESS_KEY_ID..., an instance role).
+ARCHIVE_ROOT = env.path("ARCHIVE_ROOT", default=VAR_DIR / "archive")
+ARCHIVE_S3_BUCKET = env.str("ARCHIVE_S3_BUCKET", default="")
+ARCHIVE_S3_PREFIX = env.str("ARCHIVE_S3_PREFIX", default="")
+ARCHIVE_S3_ENDPOINT_URL = env.str("ARCHIVE_S3_ENDPOINT_URL", default="") or None
+ARCHIVE_S3_REGION = env.str("ARCHIVE_S3_REGION", default="") or None
+ARCHIVE_S3_ACCESS_KEY_ID = env.str("ARCHIVE_S3_ACCESS_KEY_ID", default="") or None
+ARCHIVE_S3_SECRET_ACCESS_KEY = env.str("ARCHIVE_S3_SECRET_ACCESS_KEY", default="") or None
+# Rows per archive object: bounds both the object's size and the memory a part needs.
+ARCHIVE_PART_ROWS = env.int("ARCHIVE_PART_ROWS", default=50_000)
+if ARCHIVE_PART_ROWS < 1:
+    raise ImproperlyConfigured(f"ARCHIVE_PART_ROWS must be 1 or more, not {ARCHIVE_PART_ROWS}.")
+if ARCHIVE_S3_BUCKET:
+    _archive_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": ARCHIVE_S3_BUCKET,
+            "location": ARCHIVE_S3_PREFIX,
+            "endpoint_url": ARCHIVE_S3_ENDPOINT_URL,
+            "region_name": ARCHIVE_S3_REGION,
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": True,
+        },
+    }
+    # Unset: django-storages and boto3 look for credentials the usual way.
+    if ARCHIVE_S3_ACCESS_KEY_ID:
+        _archive_storage["OPTIONS"]["access_key"] = ARCHIVE_S3_ACCESS_KEY_ID
+    if ARCHIVE_S3_SECRET_ACCESS_KEY:
+        _archive_storage["OPTIONS"]["secret_key"] = ARCHIVE_S3_SECRET_ACCESS_KEY
+else:
+    # allow_overwrite: a rerun after a crash rewrites a part in place, never beside it.
+    _archive_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": ARCHIVE_ROOT, "allow_overwrite": True},
+    }
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "archive": _archive_storage,
+}
 
 
 # --- Redis and Celery -----------------------------------------------------------------

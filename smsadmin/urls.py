@@ -13,4 +13,5 @@ urlpatterns = [
     path("admin/profile/", staff_profile, name="staff-profile"),
     path("admin/", admin.site.urls),
     path("webhooks/", include("delivery.urls")),
+    path("api/v1/", include("delivery.api.urls")),
 ]

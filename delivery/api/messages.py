@@ -1,0 +1,235 @@
+"""``/api/v1/messages``: send a text, read one, list them.
+
+A sent text is an ordinary message in the day's API batch of its sender: rate-limited,
+checked against opt-outs again when claimed, tracked by status callbacks. The 202 is
+answered once its row is committed; a worker picks it up within half a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, generics, serializers, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from delivery.api.errors import Conflict
+from delivery.api.models import ApiKey, IdempotentRequest
+from delivery.api.serializers import (
+    ErrorSerializer,
+    MessageSerializer,
+    SendMessageSerializer,
+    ValidationErrorSerializer,
+)
+from delivery.dispatch import dispatch_trickle
+from delivery.models import Batch, Message
+from delivery.segments import analyze
+from members.models import OptOut, Suppression
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
+
+
+class MessagePagination(CursorPagination):
+    ordering = "-id"
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+class MessageListCreate(generics.ListAPIView):
+    """``POST``: send one text (scope ``send``). ``GET``: list texts (scope ``read``)."""
+
+    serializer_class = MessageSerializer
+    pagination_class = MessagePagination
+
+    @property
+    def required_scope(self) -> str:
+        return ApiKey.Scope.SEND if self.request.method == "POST" else ApiKey.Scope.READ
+
+    def get_queryset(self) -> Any:
+        messages = Message.objects.all()
+        wanted = self.request.query_params.get("status")
+        if wanted:
+            if wanted not in Message.Status.values:
+                raise exceptions.ValidationError(
+                    {"status": [f"Not a status; one of: {', '.join(Message.Status.values)}."]}
+                )
+            messages = messages.filter(status=wanted)
+        since = self.request.query_params.get("since")
+        if since:
+            messages = messages.filter(created_at__gte=_moment(since))
+        return messages
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, enum=Message.Status.values),
+            OpenApiParameter("since", datetime, description="Created at or after (ISO 8601)."),
+        ],
+        responses={200: MessageSerializer(many=True), 400: ValidationErrorSerializer},
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=SendMessageSerializer,
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER,
+                str,
+                OpenApiParameter.HEADER,
+                description="A retry with the same key returns the first answer and sends "
+                "nothing new.",
+            )
+        ],
+        responses={
+            202: MessageSerializer,
+            400: ValidationErrorSerializer,
+            409: OpenApiResponse(ErrorSerializer, description="Opted out or suppressed."),
+            422: OpenApiResponse(ErrorSerializer, description="Idempotency key reused."),
+            429: ErrorSerializer,
+        },
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        idempotency_key = _idempotency_key(request)
+        api_key: ApiKey = request.auth
+        fingerprint = _fingerprint(request)
+        with transaction.atomic():
+            if idempotency_key:
+                earlier = _claim_idempotency_key(api_key, idempotency_key, fingerprint)
+                if earlier is not None:
+                    return earlier
+            incoming = SendMessageSerializer(data=request.data)
+            incoming.is_valid(raise_exception=True)
+            message = queue_message(**incoming.validated_data)
+            body = MessageSerializer(message, context={"request": request}).data
+            if idempotency_key:
+                IdempotentRequest.objects.filter(api_key=api_key, key=idempotency_key).update(
+                    response_status=status.HTTP_202_ACCEPTED, response_body=body
+                )
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+
+
+class MessageDetail(generics.RetrieveAPIView):
+    """One text: its status, segments, error and timestamps (scope ``read``)."""
+
+    required_scope = ApiKey.Scope.READ
+    serializer_class = MessageSerializer
+    queryset = Message.objects.all()
+
+    @extend_schema(responses={200: MessageSerializer, 404: ErrorSerializer})
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+def queue_message(
+    *,
+    to: str,
+    body: str,
+    sender: str | None = None,
+    send_at: datetime | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Message:
+    """Create the message in its sender's API batch of the day and have it sent after
+    commit. Raises :class:`Conflict` for a number we must not text."""
+    if OptOut.objects.active().filter(phone=to).exists():
+        raise Conflict(
+            f"{to} has opted out: it can be texted only after it texts START.", "opted_out"
+        )
+    if Suppression.objects.active().filter(phone=to).exists():
+        raise Conflict(f"{to} is suppressed: messages to it keep failing.", "suppressed")
+    sender = sender or settings.SMS_DEFAULT_SENDER
+    now = timezone.now()
+    shape = analyze(body)
+    batch = _batch_of_the_day(sender, now)
+    send_after = send_at if send_at is not None and send_at > now else None
+    message = Message.objects.create(
+        batch=batch,
+        kind=Batch.Kind.API,
+        phone=to,
+        sender=sender,
+        body=body,
+        encoding=shape.encoding,
+        segments=shape.segments,
+        send_after=send_after,
+        metadata=metadata,
+        created_at=now,
+        status_updated_at=now,
+    )
+    dispatch_trickle(batch_id=batch.pk, send_at=send_after)
+    return message
+
+
+def _batch_of_the_day(sender: str, now: datetime) -> Batch:
+    label = f"API {now:%Y-%m-%d} from {sender}"
+    batch = Batch.objects.filter(kind=Batch.Kind.API, label=label, sender=sender).first()
+    # Two first requests of a day may each create one: harmless, the batch only groups.
+    return batch or Batch.objects.create(kind=Batch.Kind.API, label=label, sender=sender)
+
+
+def _idempotency_key(request: Request) -> str:
+    key = request.headers.get(IDEMPOTENCY_HEADER, "")
+    if len(key) > IDEMPOTENCY_KEY_MAX_LENGTH or not key.isprintable():
+        raise exceptions.ValidationError(
+            {IDEMPOTENCY_HEADER: [f"At most {IDEMPOTENCY_KEY_MAX_LENGTH} printable characters."]}
+        )
+    return key.strip()
+
+
+def _fingerprint(request: Request) -> str:
+    try:
+        canonical = json.dumps(request.data, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        canonical = repr(request.data)
+    return hashlib.sha256(f"{request.method} {request.path}\n{canonical}".encode()).hexdigest()
+
+
+def _claim_idempotency_key(api_key: ApiKey, key: str, fingerprint: str) -> Response | None:
+    """None when this request is the first with ``key`` (it now holds the key until its
+    transaction ends); else the first request's answer.
+
+    A concurrent retry waits on the unique index until the first request commits (then it
+    gets the stored answer) or rolls back (then it goes ahead itself).
+    """
+    try:
+        with transaction.atomic():
+            IdempotentRequest.objects.create(
+                api_key=api_key,
+                key=key,
+                fingerprint=fingerprint,
+                response_status=0,
+                response_body={},
+            )
+        return None
+    except IntegrityError:
+        earlier = IdempotentRequest.objects.get(api_key=api_key, key=key)
+    if earlier.fingerprint != fingerprint:
+        return Response(
+            {
+                "error": "idempotency_key_reused",
+                "message": f"This {IDEMPOTENCY_HEADER} was used for a different request.",
+            },
+            status=status.HTTP_422_UNPROCESSABLE_ENTITY,
+        )
+    return Response(
+        earlier.response_body,
+        status=earlier.response_status,
+        headers={"Idempotent-Replayed": "true", "Location": earlier.response_body.get("url", "")},
+    )
+
+
+def _moment(text: str) -> datetime:
+    try:
+        return serializers.DateTimeField().run_validation(text)
+    except serializers.ValidationError:
+        raise exceptions.ValidationError(
+            {"since": ["A date and time in ISO 8601, e.g. 2026-12-01T08:00:00Z."]}
+        ) from None
