@@ -1,9 +1,13 @@
 """Remove data past its retention: finished outbound messages with their attempts,
 inbound texts, and member imports with their files (``MESSAGE_RETENTION_DAYS``,
-``INBOUND_RETENTION_DAYS``, ``IMPORT_RETENTION_DAYS``).
+``INBOUND_RETENTION_DAYS``, both ``RETENTION_DAYS`` by default, and
+``IMPORT_RETENTION_DAYS``).
 
-Rows go in chunks of ids, each its own short DELETE, so a million-row cleanup never holds
-one giant transaction or lock. Batches stay: campaigns and daily messages point at them.
+Messages and inbound texts are archived to object storage first and deleted only once
+their archive part has been read back and checked (``delivery.archive``, which explains
+why a crash at any point neither loses nor duplicates a row). Rows go in chunks of ids,
+each its own short DELETE, so a million-row cleanup never holds one giant transaction
+or lock. Batches stay: campaigns and daily messages point at them.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from django.db import models
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from delivery.archive import KINDS, archive_and_delete, parts_to_write
 from delivery.models import Attempt, InboundMessage, Message
 from delivery.status import FINAL_STATUSES
 from members.models import ImportJob
@@ -37,23 +42,40 @@ FINISHED_IMPORT_STATUSES = (
 
 
 def remove_expired_data(*, now: datetime | None = None, dry_run: bool = False) -> dict[str, int]:
-    """Delete (or with ``dry_run`` only count) what is past its retention; how many of
-    each kind: messages, attempts, inbound_messages, import_jobs, import_files."""
+    """Archive and delete (or with ``dry_run`` only count) what is past its retention;
+    how many of each kind: messages, attempts, inbound_messages, import_jobs,
+    import_files, the archive parts written (archived_message_parts,
+    archived_inbound_parts) and those that did not verify, whose rows stay
+    (unverified_parts)."""
     now = now or timezone.now()
-    removed: dict[str, int] = {}
+    # A Counter adds up the unverified parts of both kinds; every other key is one's own.
+    removed: Counter[str] = Counter()
     # Inbound first: fewer reply links are left to clear when their messages go.
-    removed["inbound_messages"] = _remove_inbound(
-        received_before=now - timedelta(days=settings.INBOUND_RETENTION_DAYS), dry_run=dry_run
+    removed.update(
+        _remove_inbound(
+            received_before=now - timedelta(days=settings.INBOUND_RETENTION_DAYS),
+            dry_run=dry_run,
+        )
     )
-    removed |= _remove_messages(
-        finished_before=now - timedelta(days=settings.MESSAGE_RETENTION_DAYS), dry_run=dry_run
+    removed.update(
+        _remove_messages(
+            finished_before=now - timedelta(days=settings.MESSAGE_RETENTION_DAYS),
+            dry_run=dry_run,
+        )
     )
-    removed |= _remove_imports(
-        finished_before=now - timedelta(days=settings.IMPORT_RETENTION_DAYS), dry_run=dry_run
+    removed.update(
+        _remove_imports(
+            finished_before=now - timedelta(days=settings.IMPORT_RETENTION_DAYS),
+            dry_run=dry_run,
+        )
     )
+    if removed["unverified_parts"]:
+        logger.error(
+            "%s archive parts did not verify; their rows were kept", removed["unverified_parts"]
+        )
     if not dry_run:
-        logger.info("Removed expired data: %s", removed)
-    return removed
+        logger.info("Removed expired data: %s", dict(removed))
+    return dict(removed)
 
 
 def _remove_messages(*, finished_before: datetime, dry_run: bool) -> dict[str, int]:
@@ -61,31 +83,40 @@ def _remove_messages(*, finished_before: datetime, dry_run: bool) -> dict[str, i
     expired = Message.objects.filter(
         status__in=FINAL_STATUSES, status_updated_at__lt=finished_before
     )
+    kind = KINDS["messages"]
     if dry_run:
         return {
             "messages": expired.count(),
             "attempts": Attempt.objects.filter(message__in=expired).count(),
+            "archived_message_parts": parts_to_write(kind=kind, expired=expired),
+            "unverified_parts": 0,
         }
     # Django's delete removes the attempts (CASCADE) and clears inbound reply links
     # (SET_NULL) chunk by chunk, and refuses if anything PROTECTs a message.
-    deleted: Counter[str] = Counter()
-    for ids in _chunks_of_ids(expired):
-        _, per_model = expired.filter(pk__in=ids).only("pk").delete()
-        deleted.update(per_model)
+    run = archive_and_delete(kind=kind, expired=expired)
     return {
-        "messages": deleted[Message._meta.label],
-        "attempts": deleted[Attempt._meta.label],
+        "messages": run.deleted[Message._meta.label],
+        "attempts": run.deleted[Attempt._meta.label],
+        "archived_message_parts": run.parts,
+        "unverified_parts": run.failed_parts,
     }
 
 
-def _remove_inbound(*, received_before: datetime, dry_run: bool) -> int:
+def _remove_inbound(*, received_before: datetime, dry_run: bool) -> dict[str, int]:
     expired = InboundMessage.objects.filter(received_at__lt=received_before)
+    kind = KINDS["inbound"]
     if dry_run:
-        return expired.count()
-    deleted = 0
-    for ids in _chunks_of_ids(expired):
-        deleted += expired.filter(pk__in=ids).delete()[0]
-    return deleted
+        return {
+            "inbound_messages": expired.count(),
+            "archived_inbound_parts": parts_to_write(kind=kind, expired=expired),
+            "unverified_parts": 0,
+        }
+    run = archive_and_delete(kind=kind, expired=expired)
+    return {
+        "inbound_messages": run.deleted[InboundMessage._meta.label],
+        "archived_inbound_parts": run.parts,
+        "unverified_parts": run.failed_parts,
+    }
 
 
 def _remove_imports(*, finished_before: datetime, dry_run: bool) -> dict[str, int]:

@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from delivery import retention
+from delivery.archive import archiving
 from delivery.models import Attempt, Batch, InboundMessage, Message
 from delivery.retention import remove_expired_data
 from delivery.tests.factories import MessageFactory
@@ -31,6 +32,9 @@ NOTHING = {
     "attempts": 0,
     "import_jobs": 0,
     "import_files": 0,
+    "archived_message_parts": 0,
+    "archived_inbound_parts": 0,
+    "unverified_parts": 0,
 }
 
 
@@ -39,6 +43,20 @@ def retention_days(settings):
     settings.MESSAGE_RETENTION_DAYS = 400
     settings.INBOUND_RETENTION_DAYS = 400
     settings.IMPORT_RETENTION_DAYS = 30
+
+
+@pytest.fixture(autouse=True)
+def archive_root(settings, tmp_path):
+    """Archived rows go to a temporary folder (the local-folder storage)."""
+    root = tmp_path / "archive"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "archive": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": root, "allow_overwrite": True},
+        },
+    }
+    return root
 
 
 def message(status: str, finished_at: datetime, **fields) -> Message:
@@ -96,7 +114,7 @@ def test_old_finished_messages_go_with_their_attempts(media_root):
 
     removed = remove_expired_data(now=NOW)
 
-    assert removed == NOTHING | {"messages": 4, "attempts": 4}
+    assert removed == NOTHING | {"messages": 4, "attempts": 4, "archived_message_parts": 1}
     kept = {*unfinished, recent}
     assert set(Message.objects.all()) == kept
     assert set(Attempt.objects.values_list("message_id", flat=True)) == {m.pk for m in kept}
@@ -104,7 +122,7 @@ def test_old_finished_messages_go_with_their_attempts(media_root):
 
 
 def test_messages_are_deleted_in_chunks(media_root, monkeypatch):
-    monkeypatch.setattr(retention, "CHUNK_SIZE", 2)
+    monkeypatch.setattr(archiving, "DELETE_CHUNK_SIZE", 2)
     for _ in range(5):
         message(Status.DELIVERED, OLD)
 
@@ -121,7 +139,12 @@ def test_old_inbound_texts_go_and_links_to_removed_replies_are_cleared(media_roo
 
     removed = remove_expired_data(now=NOW)
 
-    assert removed == NOTHING | {"inbound_messages": 1, "messages": 1}
+    assert removed == NOTHING | {
+        "inbound_messages": 1,
+        "messages": 1,
+        "archived_inbound_parts": 1,
+        "archived_message_parts": 1,
+    }
     assert not InboundMessage.objects.filter(pk=old_text.pk).exists()
     recent_text_with_old_reply.refresh_from_db()
     assert recent_text_with_old_reply.reply is None
@@ -149,7 +172,7 @@ def test_old_finished_imports_go_with_their_files(media_root):
     assert len(list(media_root.rglob("*.csv"))) == 4  # the two kept jobs' files only
 
 
-def test_a_dry_run_counts_and_changes_nothing(media_root):
+def test_a_dry_run_counts_and_changes_nothing(media_root, archive_root):
     now = timezone.now()
     gone = message(Status.FAILED, now - timedelta(days=401))
     attempt(gone)
@@ -165,8 +188,10 @@ def test_a_dry_run_counts_and_changes_nothing(media_root):
         "Inbound texts to remove (older than 400 days): 1",
         "Member imports to remove (older than 30 days): 1",
         "Import files to remove from storage: 2",
-        "Dry run: nothing was deleted.",
+        "Archive parts to write: outbound messages 1, inbound texts 1",
+        "Dry run: nothing was written or deleted.",
     ]
+    assert not archive_root.exists()
     assert (Message.objects.count(), Attempt.objects.count()) == (1, 1)
     assert InboundMessage.objects.get().reply == gone
     assert stored(job) == [True, True]
@@ -189,13 +214,20 @@ def test_the_command_removes_and_lists_the_counts(media_root):
         "Inbound texts removed (older than 400 days): 1",
         "Member imports removed (older than 30 days): 0",
         "Import files removed from storage: 0",
+        "Archive parts written: outbound messages 1, inbound texts 1",
     ]
     assert list(Message.objects.values_list("status", flat=True)) == [Status.PENDING]
     assert not InboundMessage.objects.exists()
 
 
 @pytest.mark.parametrize(
-    "name", ["MESSAGE_RETENTION_DAYS", "INBOUND_RETENTION_DAYS", "IMPORT_RETENTION_DAYS"]
+    "name",
+    [
+        "RETENTION_DAYS",
+        "MESSAGE_RETENTION_DAYS",
+        "INBOUND_RETENTION_DAYS",
+        "IMPORT_RETENTION_DAYS",
+    ],
 )
 @pytest.mark.parametrize("days", ["0", "-5"])
 def test_a_retention_of_no_days_refuses_to_start(name, days):
@@ -212,3 +244,28 @@ def test_a_retention_of_no_days_refuses_to_start(name, days):
     assert loaded.returncode != 0
     assert f"ImproperlyConfigured: {name} must be 1 or more" in loaded.stderr
     assert f"not {days}." in loaded.stderr
+
+
+def test_retention_days_is_the_default_of_both_message_retentions():
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "smsadmin.settings",
+        "RETENTION_DAYS": "90",
+        "INBOUND_RETENTION_DAYS": "30",
+    }
+    environment.pop("MESSAGE_RETENTION_DAYS", None)
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from django.conf import settings; "
+            "print(settings.MESSAGE_RETENTION_DAYS, settings.INBOUND_RETENTION_DAYS)",
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert loaded.stdout.split() == ["90", "30"], loaded.stderr
