@@ -65,3 +65,15 @@ def fake_openai(settings):
         settings.OPENAI_TIMEOUT = 1.0
         settings.OPENAI_MAX_RETRIES = 0
         yield fake
+
+
+@pytest.fixture(autouse=True)
+def forget_process_memos():
+    """What a process remembers between requests (the API's batch of the day, the last
+    sending window it claimed) refers to rows a test rolls back: start each test afresh."""
+    from delivery import dispatch
+    from delivery.api import messages
+
+    messages._batch_ids.clear()
+    dispatch._claimed_at.clear()
+    yield

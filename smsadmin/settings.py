@@ -104,12 +104,14 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["delivery.api.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["delivery.api.auth.HasScope"],
     "DEFAULT_THROTTLE_CLASSES": ["delivery.api.auth.KeyRateThrottle"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["delivery.api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "delivery.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
+# The largest request body the API reads (a bulk of 10,000 contacts is about 2 MB).
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=5 * 1024 * 1024)
 SPECTACULAR_SETTINGS = {
     "TITLE": "SMS Admin API",
     "DESCRIPTION": "Send texts and add contacts from other systems. Authenticate with "

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, serializers, status
@@ -36,6 +36,12 @@ from members.models import OptOut, Suppression
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
+# What every operation may answer before it runs: the key is checked, then its scope, rate.
+ACCESS_ERRORS = {
+    401: OpenApiResponse(ErrorSerializer, description="No valid API key."),
+    403: OpenApiResponse(ErrorSerializer, description="The key lacks the scope."),
+    429: OpenApiResponse(ErrorSerializer, description="Past the key's rate; see Retry-After."),
+}
 
 
 class MessagePagination(CursorPagination):
@@ -43,6 +49,15 @@ class MessagePagination(CursorPagination):
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 1000
+
+    def decode_cursor(self, request: Request) -> Any:
+        # DRF answers a bad cursor with 404; it is a bad query parameter, so a 400.
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound:
+            raise exceptions.ValidationError(
+                {"cursor": ["Not a cursor from this API; follow the next or previous link."]}
+            ) from None
 
 
 class MessageListCreate(generics.ListAPIView):
@@ -74,7 +89,11 @@ class MessageListCreate(generics.ListAPIView):
             OpenApiParameter("status", str, enum=Message.Status.values),
             OpenApiParameter("since", datetime, description="Created at or after (ISO 8601)."),
         ],
-        responses={200: MessageSerializer(many=True), 400: ValidationErrorSerializer},
+        responses={
+            200: MessageSerializer(many=True),
+            400: ValidationErrorSerializer,
+            **ACCESS_ERRORS,
+        },
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
@@ -95,27 +114,33 @@ class MessageListCreate(generics.ListAPIView):
             400: ValidationErrorSerializer,
             409: OpenApiResponse(ErrorSerializer, description="Opted out or suppressed."),
             422: OpenApiResponse(ErrorSerializer, description="Idempotency key reused."),
-            429: ErrorSerializer,
+            **ACCESS_ERRORS,
         },
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         idempotency_key = _idempotency_key(request)
+        if not idempotency_key:
+            # One INSERT in autocommit: the row is committed when the 202 is written.
+            body = self._send(request)
+            return Response(
+                body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]}
+            )
         api_key: ApiKey = request.auth
-        fingerprint = _fingerprint(request)
         with transaction.atomic():
-            if idempotency_key:
-                earlier = _claim_idempotency_key(api_key, idempotency_key, fingerprint)
-                if earlier is not None:
-                    return earlier
-            incoming = SendMessageSerializer(data=request.data)
-            incoming.is_valid(raise_exception=True)
-            message = queue_message(**incoming.validated_data)
-            body = MessageSerializer(message, context={"request": request}).data
-            if idempotency_key:
-                IdempotentRequest.objects.filter(api_key=api_key, key=idempotency_key).update(
-                    response_status=status.HTTP_202_ACCEPTED, response_body=body
-                )
+            earlier = _claim_idempotency_key(api_key, idempotency_key, _fingerprint(request))
+            if earlier is not None:
+                return earlier
+            body = self._send(request)
+            IdempotentRequest.objects.filter(api_key=api_key, key=idempotency_key).update(
+                response_status=status.HTTP_202_ACCEPTED, response_body=body
+            )
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+
+    def _send(self, request: Request) -> dict[str, Any]:
+        incoming = SendMessageSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        message = queue_message(**incoming.validated_data)
+        return MessageSerializer(message, context={"request": request}).data
 
 
 class MessageDetail(generics.RetrieveAPIView):
@@ -125,7 +150,7 @@ class MessageDetail(generics.RetrieveAPIView):
     serializer_class = MessageSerializer
     queryset = Message.objects.all()
 
-    @extend_schema(responses={200: MessageSerializer, 404: ErrorSerializer})
+    @extend_schema(responses={200: MessageSerializer, 404: ErrorSerializer, **ACCESS_ERRORS})
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
@@ -140,19 +165,18 @@ def queue_message(
 ) -> Message:
     """Create the message in its sender's API batch of the day and have it sent after
     commit. Raises :class:`Conflict` for a number we must not text."""
-    if OptOut.objects.active().filter(phone=to).exists():
-        raise Conflict(
-            f"{to} has opted out: it can be texted only after it texts START.", "opted_out"
-        )
-    if Suppression.objects.active().filter(phone=to).exists():
-        raise Conflict(f"{to} is suppressed: messages to it keep failing.", "suppressed")
+    block = _block_on(to)
+    if block == "opted_out":
+        raise Conflict(f"{to} has opted out: it can be texted only after it texts START.", block)
+    if block == "suppressed":
+        raise Conflict(f"{to} is suppressed: messages to it keep failing.", block)
     sender = sender or settings.SMS_DEFAULT_SENDER
     now = timezone.now()
     shape = analyze(body)
-    batch = _batch_of_the_day(sender, now)
+    batch_id = _batch_of_the_day(sender, now)
     send_after = send_at if send_at is not None and send_at > now else None
     message = Message.objects.create(
-        batch=batch,
+        batch_id=batch_id,
         kind=Batch.Kind.API,
         phone=to,
         sender=sender,
@@ -164,15 +188,42 @@ def queue_message(
         created_at=now,
         status_updated_at=now,
     )
-    dispatch_trickle(batch_id=batch.pk, send_at=send_after)
+    dispatch_trickle(batch_id=batch_id, send_at=send_after)
     return message
 
 
-def _batch_of_the_day(sender: str, now: datetime) -> Batch:
+def _block_on(phone: str) -> str | None:
+    """``opted_out``, ``suppressed`` or None, in one small query (both partial indexes)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_BLOCK_SQL, [phone, phone])
+        opted_out, suppressed = cursor.fetchone()
+    return "opted_out" if opted_out else "suppressed" if suppressed else None
+
+
+_BLOCK_SQL = (
+    f"SELECT EXISTS (SELECT 1 FROM {OptOut._meta.db_table} "  # noqa: S608 - our own table names
+    "WHERE phone = %s AND lifted_at IS NULL), "
+    f"EXISTS (SELECT 1 FROM {Suppression._meta.db_table} WHERE phone = %s AND lifted_at IS NULL)"
+)
+
+
+# Batches are never deleted (messages protect them), so a process may remember the id of
+# each sender's batch of the day instead of looking it up on every request.
+_batch_ids: dict[tuple[str, str], int] = {}
+
+
+def _batch_of_the_day(sender: str, now: datetime) -> int:
     label = f"API {now:%Y-%m-%d} from {sender}"
+    known = _batch_ids.get((sender, label))
+    if known is not None:
+        return known
     batch = Batch.objects.filter(kind=Batch.Kind.API, label=label, sender=sender).first()
     # Two first requests of a day may each create one: harmless, the batch only groups.
-    return batch or Batch.objects.create(kind=Batch.Kind.API, label=label, sender=sender)
+    batch = batch or Batch.objects.create(kind=Batch.Kind.API, label=label, sender=sender)
+    if len(_batch_ids) > 1_000:
+        _batch_ids.clear()
+    _batch_ids[(sender, label)] = batch.pk
+    return batch.pk
 
 
 def _idempotency_key(request: Request) -> str:

@@ -50,6 +50,8 @@ WHO_MAY_OPEN: dict[str, tuple[frozenset[str], ...]] = {
     # Written by the sending pipeline only; Social managers follow their messages.
     "delivery.message":                   (BOTH_ROLES, NOBODY,     BOTH_ROLES, NOBODY),
     "delivery.batch":                     (ADMIN_ONLY, NOBODY,     ADMIN_ONLY, NOBODY),
+    # API credentials are the Admins'; a key is revoked, never deleted (its history stays).
+    "delivery.apikey":                    (ADMIN_ONLY, ADMIN_ONLY, ADMIN_ONLY, NOBODY),
     # The inbox: written by the inbound webhook; Social managers read, reply, mark handled.
     "delivery.inboundmessage":            (BOTH_ROLES, NOBODY,     BOTH_ROLES, ADMIN_ONLY),
     "django_celery_beat.periodictask":    ADMIN_ONLY_EVERYWHERE,
@@ -131,6 +133,13 @@ def _make_daily_message() -> object:
     )
 
 
+def _make_api_key() -> object:
+    from delivery.models import ApiKey
+
+    api_key, _ = ApiKey.objects.create_key(name="CRM", scopes=["send"])
+    return api_key
+
+
 def _make_import_job() -> object:
     from members.models import ImportJob
 
@@ -154,6 +163,7 @@ OBJECT_MAKERS: dict[str, Callable[[], object]] = {
     "axes.accesslog": _make_axes_row("accesslog"),
     "axes.accessfailurelog": _make_axes_row("accessfailurelog"),
     "campaigns.campaign": _make_draft_campaign,
+    "delivery.apikey": _make_api_key,
     "delivery.batch": _make_batch,
     "delivery.inboundmessage": _make_inbound_message,
     "delivery.message": _make_message,

@@ -26,6 +26,13 @@ def test_an_unknown_webhook_path_is_a_plain_404(client):
     assert client.post("/webhooks/twilio/nothing-here").status_code == 404
 
 
+def test_the_api_takes_the_short_way_and_ignores_a_logged_in_session(admin_client):
+    response = admin_client.get("/api/v1/messages")
+    assert response.status_code == 401
+    assert response.cookies == {}
+    assert "X-Frame-Options" not in response
+
+
 def test_other_pages_keep_the_whole_stack(client):
     response = client.get(reverse("admin:login"))
     assert response.status_code == 200
