@@ -76,4 +76,3 @@ def forget_process_memos():
 
     messages._batch_ids.clear()
     dispatch._claimed_at.clear()
-    yield
