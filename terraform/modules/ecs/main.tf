@@ -332,7 +332,9 @@ resource "aws_ecs_service" "web" {
   }
 
   lifecycle {
-    ignore_changes = [desired_count] # owned by autoscaling
+    # desired_count is autoscaling's; task_definition is the deploy workflow's (a new
+    # image per commit), so an apply never rolls a service back to an older image.
+    ignore_changes = [desired_count, task_definition]
   }
 }
 
@@ -360,7 +362,9 @@ resource "aws_ecs_service" "worker" {
   }
 
   lifecycle {
-    ignore_changes = [desired_count] # owned by autoscaling
+    # desired_count is autoscaling's; task_definition is the deploy workflow's (a new
+    # image per commit), so an apply never rolls a service back to an older image.
+    ignore_changes = [desired_count, task_definition]
   }
 }
 
@@ -387,6 +391,10 @@ resource "aws_ecs_service" "beat" {
     subnets          = var.private_subnet_ids
     security_groups  = [aws_security_group.tasks.id]
     assign_public_ip = false
+  }
+
+  lifecycle {
+    ignore_changes = [task_definition] # the deploy workflow's, as for web and worker
   }
 }
 
