@@ -24,6 +24,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# checkov (the Terraform checks) pins old boto3 and packaging: it gets a venv of its own.
+CHECKOV := .venv-checkov/bin/checkov
+$(CHECKOV):
+	$(PYTHON_FOR_VENV) -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install --quiet 'checkov>=3.2,<4'
+
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py seed_demo --if-empty
@@ -40,7 +46,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: $(STAMP) services lint
+test: $(STAMP) $(CHECKOV) services lint
 	DJANGO_ENV=test $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest -n 2 --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 

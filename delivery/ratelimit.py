@@ -25,6 +25,8 @@ import uuid
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from smsadmin.metrics import recording as metrics
+
 # Sends reach the provider a few milliseconds after we let them go, some later than
 # others; a window this much longer than a second keeps every second the provider sees
 # within the limit, at the cost of 1 % of the rate.
@@ -99,6 +101,7 @@ class RateLimiter:
                 if wait <= 0:
                     return
                 self.waits += 1
+                metrics.count_rate_limit_wait(sender)
                 await asyncio.sleep(wait / 1_000_000)
 
     async def aclose(self) -> None:
@@ -133,6 +136,7 @@ class LocalRateLimiter:
                     self._next_at[sender] = base + cost * spacing
                     return
                 self.waits += 1
+                metrics.count_rate_limit_wait(sender)
                 free_at = sent[0][0] + window if used + cost > limit else now
                 await asyncio.sleep(max(0.0005, next_at - now, free_at - now))
 

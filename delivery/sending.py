@@ -40,6 +40,7 @@ from delivery.ratelimit import (
     window_for,
 )
 from members.models import OptOut, Suppression
+from smsadmin.metrics import recording as metrics
 
 logger = logging.getLogger(__name__)
 
@@ -181,6 +182,7 @@ class _BatchSender:
                 return SendRecord(message=message, outcome=SendOutcome.SKIPPED, attempts=attempts)
             started_at = timezone.now()
             result = await self.backend.send(sms)
+            metrics.observe_provider_send(result=result, claimed_at=message.claimed_at)
             if result.outcome == SendOutcome.UNKNOWN:
                 result = await self._resolve_unknown(sms, message, result)
             attempts.append(_attempt_record(started_at, result))
@@ -251,6 +253,7 @@ class _BatchSender:
             return
         done, self._done = self._done, []
         await self._in_database(record_results, done)
+        await self._in_database(metrics.count_send_records, done, batch_id=self.batch_id)
 
 
 _FOUND_AT_PROVIDER = "found at the provider"

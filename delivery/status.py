@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from delivery.models import EarlyStatus, Message
 from delivery.suppression import apply_failure_rules_on_commit
+from smsadmin.metrics import recording as metrics
 
 Status = Message.Status
 
@@ -147,6 +148,9 @@ def apply_provider_status(
             ],
         )
         changed = cursor.rowcount > 0
+    metrics.count_provider_status(
+        provider_sid=provider_sid, status=new_status, changed=changed, error_code=error_code
+    )
     if changed and new_status in (Status.UNDELIVERED, Status.FAILED):
         apply_failure_rules_on_commit(messages=Message.objects.filter(provider_sid=provider_sid))
     return changed

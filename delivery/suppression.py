@@ -42,6 +42,7 @@ from delivery.errors import PROVIDER_ERRORS, ErrorKind, describe_error, error_ki
 from delivery.models import Batch, Message
 from members.models import ContactBlock, OptOut, Suppression
 from members.services import opt_out_phone
+from smsadmin.metrics import recording as metrics
 
 logger = logging.getLogger(__name__)
 
@@ -250,7 +251,9 @@ def create_blocks(*, blocks: Sequence[Block]) -> list[Block]:
         for block in blocks
         if block.action == Action.SUPPRESS
     ]
-    return opted_out + _insert_suppressions(suppressions)
+    suppressed = _insert_suppressions(suppressions)
+    metrics.count_suppressions(reasons=[block.reason for block in suppressed])
+    return opted_out + suppressed
 
 
 def _insert_suppressions(rows: list[tuple[Block, Suppression]]) -> list[Block]:

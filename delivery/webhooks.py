@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -12,6 +13,7 @@ from twilio.request_validator import RequestValidator
 
 from delivery.inbound import IncomingText, receive_text
 from delivery.status import record_provider_status
+from smsadmin.metrics.recording import counted_webhook
 
 logger = logging.getLogger(__name__)
 
@@ -25,11 +27,23 @@ def signature_is_valid(request: HttpRequest) -> bool:
     validator = RequestValidator(settings.TWILIO_AUTH_TOKEN)
     if validator.validate(url, request.POST.dict(), signature):
         return True
-    logger.warning(
-        "Rejected a Twilio webhook: the signature does not match %s "
-        "(is PUBLIC_BASE_URL the address Twilio calls?)",
-        url,
-    )
+    # The Host header as the proxy passed it: a mismatch usually means PUBLIC_BASE_URL is
+    # not the address Twilio calls, so every callback fails until it is fixed.
+    request_host = request.headers.get("Host", "").lower()
+    public_host = urlsplit(settings.PUBLIC_BASE_URL).netloc.lower()
+    if request_host and request_host != public_host:
+        logger.warning(
+            "Rejected a Twilio webhook: the request came to host %r but PUBLIC_BASE_URL "
+            "names host %r (Twilio signs the address it calls; is PUBLIC_BASE_URL right?)",
+            request_host,
+            public_host,
+        )
+    else:
+        logger.warning(
+            "Rejected a Twilio webhook: the signature does not match %s "
+            "(is PUBLIC_BASE_URL the address Twilio calls?)",
+            url,
+        )
     return False
 
 
@@ -39,6 +53,7 @@ def _error_code(raw: str) -> int | None:
 
 @csrf_exempt
 @require_POST
+@counted_webhook("status")
 def twilio_status(request: HttpRequest) -> HttpResponse:
     """Status callback: moves a message forward; unknown SIDs change no message."""
     if not signature_is_valid(request):
@@ -68,6 +83,7 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 @csrf_exempt
 @require_POST
+@counted_webhook("inbound")
 def twilio_inbound(request: HttpRequest) -> HttpResponse:
     """A text to one of our numbers: recorded once per MessageSid, keywords acted on."""
     if not signature_is_valid(request):

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from members.models import Member, OptOut
 from members.phones import timezones_for_phone
+from smsadmin.metrics import recording as metrics
 
 
 def opt_out_phone(
@@ -26,11 +27,13 @@ def opt_out_phone(
     try:
         # A savepoint: the caller's transaction survives losing the race.
         with transaction.atomic():
-            return OptOut.objects.create(
+            opt_out = OptOut.objects.create(
                 phone=phone, source=source, reason=reason[:255], created_by=by
             )
     except IntegrityError:
         return None
+    metrics.count_opt_out(source=opt_out.source)
+    return opt_out
 
 
 def opt_in_phone(*, phone: str, reason: str, by: Any = None) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
@@ -11,11 +12,14 @@ from django.urls import Resolver404, resolve
 WEBHOOK_PREFIX = "/webhooks/twilio/"
 # The JSON API authenticates with its own keys (never a session or a cookie).
 API_PREFIX = "/api/"
+# Probes: the load balancer's health check and Prometheus' scrape call with whatever Host
+# they like (a task's IP, "web"), so they skip the ALLOWED_HOSTS check with the rest.
+PROBE_PATHS = frozenset({"/health", "/health/live", "/metrics"})
 
 
 class WebhookShortcutMiddleware:
-    """Serve Twilio's webhooks and the JSON API without sessions, users, messages, CSRF
-    or login lockout.
+    """Serve Twilio's webhooks, the JSON API and the probes (health, metrics) without
+    sessions, users, messages, CSRF or login lockout.
 
     Only the signature opens them, and they are the busiest URLs of the site (a status
     callback per message state), so the rest of the stack is pure cost. Placed right
@@ -32,26 +36,48 @@ class WebhookShortcutMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+        # The short way still counts in django-prometheus' by-view metrics (the HTTP error
+        # rate alert reads them): its "after" middleware wraps the short way too.
+        self._serve_measured = _measured(self._serve_short)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        path = request.path_info
+        if not (path.startswith((WEBHOOK_PREFIX, API_PREFIX)) or path in PROBE_PATHS):
+            return self.get_response(request)
+        try:
+            request.resolver_match = resolve(path)
+        except Resolver404:
+            return self.get_response(request)
+        return self._serve_measured(request)
+
+    def _serve_short(self, request: HttpRequest) -> HttpResponse:
+        match = request.resolver_match
         if request.path_info.startswith(WEBHOOK_PREFIX):
-            try:
-                match = resolve(request.path_info)
-            except Resolver404:
-                return self.get_response(request)
             return _serve_webhook(match.func, request, *match.args, **match.kwargs)
-        if request.path_info.startswith(API_PREFIX):
-            try:
-                match = resolve(request.path_info)
-            except Resolver404:
-                return self.get_response(request)
-            # No retry on a dead connection here: not every API call is idempotent.
-            response = match.func(request, *match.args, **match.kwargs)
-            # What Django's handler does for a view's template response (DRF's Response).
-            if hasattr(response, "render") and callable(response.render):
-                response = response.render()
-            return response
-        return self.get_response(request)
+        # No retry on a dead connection here: not every API call is idempotent.
+        response = match.func(request, *match.args, **match.kwargs)
+        # What Django's handler does for a view's template response (DRF's Response).
+        if hasattr(response, "render") and callable(response.render):
+            response = response.render()
+        return response
+
+
+def _measured(
+    serve: Callable[[HttpRequest], HttpResponse],
+) -> Callable[[HttpRequest], HttpResponse]:
+    """``serve`` inside django-prometheus' "after" middleware, with its per-view count
+    (which Django's handler would have made in ``process_view``)."""
+    if "django_prometheus" not in settings.INSTALLED_APPS:
+        return serve
+    from django_prometheus.middleware import PrometheusAfterMiddleware
+
+    def counted(request: HttpRequest) -> HttpResponse:
+        match = request.resolver_match
+        after.process_view(request, match.func, match.args, match.kwargs)
+        return serve(request)
+
+    after = PrometheusAfterMiddleware(counted)
+    return after
 
 
 def _serve_webhook(

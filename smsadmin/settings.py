@@ -7,6 +7,7 @@ unsafe or missing values into a start-up error instead of a quiet default.
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -71,6 +72,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_celery_beat",
+    "django_prometheus",
     "axes",
     "rest_framework",
     "rest_framework_api_key",
@@ -83,6 +85,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First and last: requests the webhook shortcut below serves are counted too.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Twilio's signed webhooks skip everything below (see the class).
     "smsadmin.middleware.WebhookShortcutMiddleware",
@@ -94,7 +98,53 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, so that it sees the outcome of authentication (django-axes' requirement).
     "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
+
+# --- Security -------------------------------------------------------------------------
+# Production is https only. TLS ends at nginx or the load balancer, which says so in
+# X-Forwarded-Proto; that header is trusted because nothing else reaches the app (gunicorn
+# listens on 127.0.0.1 behind nginx, the ECS tasks accept the load balancer only).
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=IS_STRICT)
+# The load balancer's health check and Prometheus' scrape call the app over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^health(/live)?$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if IS_STRICT else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_SECURE = IS_STRICT
+CSRF_COOKIE_SECURE = IS_STRICT
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+# Staff sign in again after a working day, counted from signing in.
+SESSION_COOKIE_AGE = int(env.float("STAFF_SESSION_HOURS", default=8) * 3600)
+
+# Content-Security-Policy (django-csp): only this site's own scripts, styles and images.
+# Placed after WebhookShortcutMiddleware, so the webhooks and the API (JSON, and the
+# Swagger/Redoc pages under /api/v1/docs/ and /redoc/ that need inline scripts and Redoc's
+# web fonts) go without it; every page the admin renders gets it.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("smsadmin.middleware.WebhookShortcutMiddleware") + 1,
+    "csp.middleware.CSPMiddleware",
+)
+CONTENT_SECURITY_POLICY = {
+    # The import job page polls its progress with an inline script and style: it goes
+    # without the policy until they move to a static file.
+    "EXCLUDE_URL_PREFIXES": ["/admin/members/importjob/"],
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 ROOT_URLCONF = "smsadmin.urls"
 
@@ -158,6 +208,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+    # A database that does not answer fails a request (and /health) in seconds, not minutes.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Authentication -------------------------------------------------------------------
@@ -471,7 +525,42 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
     "deliver-daily-messages": {"task": "positivity.deliver_daily_messages", "schedule": 120.0},
     "cleanup": {"task": "delivery.cleanup", "schedule": crontab(hour=3, minute=30)},
+    # Beat's heartbeat for /health: publishing it is the tick (smsadmin/heartbeats.py).
+    "heartbeat": {"task": "smsadmin.heartbeat", "schedule": 30.0},
 }
+
+# --- Metrics --------------------------------------------------------------------------
+# GET /metrics (Prometheus): open to a bearer token (Authorization: Bearer METRICS_TOKEN)
+# or, without a token, to these addresses (CIDR). A wrong token is a 401, others a 403.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1/32", "::1"])
+METRICS_TRUSTED_PROXY_COUNT = AXES_IPWARE_PROXY_COUNT
+# Web and worker processes on one host write their metrics to files in this folder and
+# /metrics adds them up. Cleared when the processes start (the Procfile does it); empty
+# (the tests' default): each process keeps its own, in memory. prometheus_client reads
+# the environment variable, so it is set here, before the first metric exists.
+PROMETHEUS_MULTIPROC_DIR = env.str(
+    "PROMETHEUS_MULTIPROC_DIR",
+    default="" if DJANGO_ENV == "test" else str(VAR_DIR / "prometheus-multiproc"),
+)
+if PROMETHEUS_MULTIPROC_DIR:
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", PROMETHEUS_MULTIPROC_DIR)
+
+# --- Health ---------------------------------------------------------------------------
+# GET /health (readiness) fails when the freshest worker heartbeat, or beat's last tick,
+# is older than these, or when a due message has waited longer than the last one.
+HEALTH_WORKER_MAX_AGE_SECONDS = env.float("HEALTH_WORKER_MAX_AGE_SECONDS", default=90)
+HEALTH_BEAT_MAX_AGE_SECONDS = env.float(
+    "HEALTH_BEAT_MAX_AGE_SECONDS", default=2 * CELERY_BEAT_SCHEDULE["heartbeat"]["schedule"]
+)
+HEALTH_MAX_PENDING_AGE_SECONDS = env.float("HEALTH_MAX_PENDING_AGE_SECONDS", default=900)
+# How often a worker refreshes its heartbeat (well inside HEALTH_WORKER_MAX_AGE_SECONDS).
+HEALTH_HEARTBEAT_INTERVAL_SECONDS = env.float("HEALTH_HEARTBEAT_INTERVAL_SECONDS", default=15)
+# Milliseconds each database query of /health may take before it counts as failed.
+HEALTH_DATABASE_TIMEOUT_MS = env.int("HEALTH_DATABASE_TIMEOUT_MS", default=500)
+# smsadmin is not a Django app: autodiscovery would not find its task module.
+CELERY_IMPORTS = ("smsadmin.tasks",)
 
 # --- Logging --------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

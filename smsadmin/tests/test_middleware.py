@@ -61,3 +61,22 @@ def test_a_webhook_on_a_dead_kept_connection_reconnects_and_applies_the_status(c
     assert connection.connection.info.backend_pid != doomed
     message.refresh_from_db()
     assert message.status == Message.Status.DELIVERED
+
+
+def test_probes_answer_whatever_host_the_load_balancer_sends(client):
+    response = client.get("/health/live", HTTP_HOST="10.0.3.17:8000")
+
+    assert response.status_code == 200
+    assert client.get("/admin/login/", HTTP_HOST="10.0.3.17:8000").status_code == 400
+
+
+def test_requests_that_take_the_short_way_are_still_counted_by_view(client):
+    from django_prometheus.middleware import Metrics
+
+    by_status = Metrics.get_instance().responses_by_status_view_method
+    counted = by_status.labels(status="401", view="api-messages", method="GET")
+    before = counted._value.get()
+
+    assert client.get("/api/v1/messages").status_code == 401
+
+    assert counted._value.get() == before + 1

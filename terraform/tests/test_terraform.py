@@ -9,7 +9,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import hcl2
@@ -75,8 +74,17 @@ def test_tf_file_parses(path):
 
 def test_found_the_tree():
     assert len(TF_FILES) > 30
-    for module in ("network", "database", "cache", "ecs", "alb", "storage", "secrets",
-                   "ecr", "logs_alarms"):
+    for module in (
+        "network",
+        "database",
+        "cache",
+        "ecs",
+        "alb",
+        "storage",
+        "secrets",
+        "ecr",
+        "logs_alarms",
+    ):
         assert (TF_ROOT / "modules" / module / "main.tf").is_file(), module
 
 
@@ -91,8 +99,18 @@ def checkov_report() -> dict:
     if not shutil.which(command[0]):
         pytest.fail("checkov is not installed: run make test (it creates .venv-checkov)")
     proc = subprocess.run(  # noqa: S603 - fixed arguments
-        [*command, "-d", str(TF_ROOT), "--framework", "terraform", "--quiet", "--compact",
-         "-o", "json", "--skip-download"],
+        [
+            *command,
+            "-d",
+            str(TF_ROOT),
+            "--framework",
+            "terraform",
+            "--quiet",
+            "--compact",
+            "-o",
+            "json",
+            "--skip-download",
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -129,7 +147,9 @@ def test_every_checkov_skip_has_a_reason():
             if match:
                 skips.append((path, lineno, match.group(1), (match.group(2) or "").strip()))
     assert skips, "expected the documented skips"
-    unexplained = [f"{p.relative_to(TF_ROOT)}:{n} {cid}" for p, n, cid, why in skips if len(why) < 20]
+    unexplained = [
+        f"{p.relative_to(TF_ROOT)}:{n} {cid}" for p, n, cid, why in skips if len(why) < 20
+    ]
     assert not unexplained, f"skips without a written reason: {unexplained}"
 
 
@@ -160,8 +180,9 @@ def test_beat_runs_exactly_one_scheduler():
     assert beat["deployment_maximum_percent"] == 100
     assert beat["deployment_minimum_healthy_percent"] == 0
     # No autoscaling target may point at the beat service.
-    targets = _blocks(_load(TF_ROOT / "modules/ecs/main.tf"), "resource",
-                      "aws_appautoscaling_target")
+    targets = _blocks(
+        _load(TF_ROOT / "modules/ecs/main.tf"), "resource", "aws_appautoscaling_target"
+    )
     assert not any("aws_ecs_service.beat" in str(t.get("resource_id")) for t in targets.values())
 
 
@@ -200,8 +221,11 @@ def test_single_host_does_not_open_ssh_or_app_port_to_the_world():
         if match:  # expand for_each over a literal local map
             for item in local_values[match.group(1)].values():
                 resolved = {
-                    k: (item[m.group(1)] if (m := re.fullmatch(r"\$\{each\.value\.(\w+)\}", str(v)))
-                        else v)
+                    k: (
+                        item[m.group(1)]
+                        if (m := re.fullmatch(r"\$\{each\.value\.(\w+)\}", str(v)))
+                        else v
+                    )
                     for k, v in rule.items()
                 }
                 rules.append((resolved, [resolved.get("cidr_ipv4"), resolved.get("cidr_ipv6")]))
@@ -226,8 +250,15 @@ def test_containers_get_secrets_from_ssm_not_plain_environment():
     text = (TF_ROOT / "modules/ecs/main.tf").read_text()
     assert "secrets     = local.secrets" in text
     secrets_vars = (TF_ROOT / "modules/secrets/variables.tf").read_text()
-    for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "TWILIO_ACCOUNT_SID",
-                 "TWILIO_AUTH_TOKEN", "OPENAI_API_KEY", "METRICS_TOKEN"):
+    for name in (
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "TWILIO_ACCOUNT_SID",
+        "TWILIO_AUTH_TOKEN",
+        "OPENAI_API_KEY",
+        "METRICS_TOKEN",
+    ):
         assert f'"{name}"' in secrets_vars, name
     params = _blocks(_load(TF_ROOT / "modules/secrets/main.tf"), "resource", "aws_ssm_parameter")
     assert params["app"]["type"] == "SecureString"
