@@ -39,7 +39,7 @@ ensure_postgres() {
         apt_install postgresql
     fi
     local version
-    version="$(ls /etc/postgresql | sort -V | tail -1)"
+    version="$(find /etc/postgresql -mindepth 1 -maxdepth 1 -printf "%f\n" | sort -V | tail -1)"
     log "starting PostgreSQL $version"
     pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
     wait_for PostgreSQL "$PG_HOST" "$PG_PORT"
@@ -59,6 +59,40 @@ ensure_redis() {
     wait_for Redis "$PG_HOST" "$REDIS_PORT"
 }
 
+ensure_monitoring_tools() {
+    # promtool and amtool check monitoring/ (monitoring/tests). Debian ships them in the
+    # server packages; --no-install-recommends leaves out node-exporter.
+    local missing=()
+    command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+    command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
+    if [ "${#missing[@]}" -gt 0 ]; then
+        apt_install --no-install-recommends "${missing[@]}"
+    fi
+}
+
+if [ "${1:-}" = monitoring-tools ]; then # only the tools: what monitoring/tests needs
+    ensure_monitoring_tools
+    exit 0
+fi
+
+# The deployment checks (deploy/tests, tests/test_production_topology.py) run Debian's
+# nginx, shellcheck and docker-compose (it validates deploy/compose.yaml without an
+# engine): install them when missing.
+ensure_deploy_tools() {
+    local missing=()
+    [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+    command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+    command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+    [ ${#missing[@]} = 0 ] && return 0
+    if [ "$(id -u)" != 0 ]; then
+        log "${missing[*]} missing and not root: the deployment tests need them"
+        return 0
+    fi
+    apt_install "${missing[@]}"
+}
+
 ensure_postgres
 ensure_redis
-log "PostgreSQL and Redis answer on 127.0.0.1"
+ensure_deploy_tools
+ensure_monitoring_tools
+log "PostgreSQL and Redis answer on 127.0.0.1; the check tools are installed"
