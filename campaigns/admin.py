@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse
@@ -21,13 +22,15 @@ from campaigns.forms import CampaignForm
 from campaigns.models import Campaign
 from campaigns.preview import build_preview
 from delivery.selectors import batch_progress
+from members.history import AuditHistoryAdmin
 
 NOTHING = "—"
-CHANGE_PERMISSION = "campaigns.change_campaign"
+CHANGE_PERMISSION = admin_views.CHANGE_PERMISSION
+APPROVE_PERMISSION = admin_views.APPROVE_PERMISSION
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(AuditHistoryAdmin):
     form = CampaignForm
     list_display = (
         "name",
@@ -56,6 +59,14 @@ class CampaignAdmin(admin.ModelAdmin):
         "canceled_at",
         "failure_reason",
     )
+    approval_fields = (
+        "approval_status",
+        "submitted_by",
+        "submitted_at",
+        "reviewed_by",
+        "reviewed_at",
+        "review_comment",
+    )
     counter_fields = (
         "recipients_count",
         "excluded_opted_out",
@@ -63,7 +74,7 @@ class CampaignAdmin(admin.ModelAdmin):
         "excluded_duplicates",
         "excluded_no_phone",
     )
-    readonly_fields = record_fields + counter_fields
+    readonly_fields = record_fields + approval_fields + counter_fields
 
     class Media:
         js = ("campaigns/campaign_admin.js",)
@@ -92,6 +103,10 @@ class CampaignAdmin(admin.ModelAdmin):
         if obj is None:
             return self.compose_fieldsets
         fieldsets = [*self.compose_fieldsets, ("Record", {"fields": self.record_fields})]
+        if settings.CAMPAIGN_APPROVAL_REQUIRED or (
+            obj.approval_status != Campaign.ApprovalStatus.NOT_SUBMITTED
+        ):
+            fieldsets.append(("Approval", {"fields": self.approval_fields}))
         if obj.launched_at is not None:
             fieldsets.append(
                 (
@@ -105,12 +120,39 @@ class CampaignAdmin(admin.ModelAdmin):
             )
         return fieldsets
 
+    def get_list_display(self, request: HttpRequest) -> Any:
+        if not settings.CAMPAIGN_APPROVAL_REQUIRED:
+            return self.list_display
+        position = self.list_display.index("state") + 1
+        return (*self.list_display[:position], "approval", *self.list_display[position:])
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        if not settings.CAMPAIGN_APPROVAL_REQUIRED:
+            return self.list_filter
+        return (*self.list_filter, "approval_status")
+
     def save_model(
         self, request: HttpRequest, obj: Campaign, form: ModelForm, change: bool
     ) -> None:
         if not change:
             obj.created_by = request.user  # type: ignore[assignment]
+        was_scheduled = obj.state == Campaign.State.SCHEDULED
         super().save_model(request, obj, form, change)
+        reviewed_fields_changed = set(form.changed_data) & set(Campaign.REVIEWED_FIELDS)
+        if not (change and reviewed_fields_changed and obj.withdraw_approval()):
+            return
+        if settings.CAMPAIGN_APPROVAL_REQUIRED:
+            unscheduled = (
+                " It is a draft again: schedule it once approved."
+                if was_scheduled and obj.state == Campaign.State.DRAFT
+                else ""
+            )
+            self.message_user(
+                request,
+                "The body, audience or sender changed, so its approval was taken back: "
+                f"submit it for approval again.{unscheduled}",
+                messages.WARNING,
+            )
 
     def get_urls(self) -> list[URLPattern]:
         def view(function: Any) -> Any:
@@ -164,6 +206,9 @@ class CampaignAdmin(admin.ModelAdmin):
             else None,
             **progress,
             "may_act": request.user.has_perm(CHANGE_PERMISSION),
+            "may_review": campaign.can_review
+            and request.user.has_perms((CHANGE_PERMISSION, APPROVE_PERMISSION)),
+            "approval_required": settings.CAMPAIGN_APPROVAL_REQUIRED,
             "may_retry": campaign.state in (Campaign.State.SENDING, Campaign.State.DONE)
             and progress["progress"] is not None
             and bool(progress["progress"].failures),
@@ -188,6 +233,10 @@ class CampaignAdmin(admin.ModelAdmin):
         if campaign.audience == Campaign.Audience.EVENT and campaign.event is not None:
             return f"Registrants of {campaign.event.name}"
         return campaign.get_audience_display()
+
+    @admin.display(description="Approval", ordering="approval_status")
+    def approval(self, campaign: Campaign) -> str:
+        return campaign.get_approval_status_display()
 
     @admin.display(description="recipients", ordering="recipients_count")
     def recipients(self, campaign: Campaign) -> str:

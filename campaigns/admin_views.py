@@ -1,7 +1,8 @@
 """The campaign page's buttons and JSON endpoints (mounted by ``CampaignAdmin.get_urls``).
 
-Every button is a POST that needs ``campaigns.change_campaign``, calls one service and
-comes back to the change page with what happened, or why it was refused.
+Every button is a POST that needs ``campaigns.change_campaign`` (Approve and Send back
+also ``campaigns.approve_campaign``), calls one service and comes back to the change
+page with what happened, or why it was refused.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from campaigns.admin import CampaignAdmin
 
 CHANGE_PERMISSION = "campaigns.change_campaign"
+APPROVE_PERMISSION = services.APPROVE_PERMISSION
 NO_STAFF_PHONE_MESSAGE = (
     "You have no phone number for test messages yet: set it under “My profile” at the "
     "top of the page, then send the test again."
@@ -50,6 +52,7 @@ class CampaignAction:
     slug: str
     url_name: str
     perform: Callable[[HttpRequest, Campaign], Outcome]
+    permissions: tuple[str, ...] = (CHANGE_PERMISSION,)
 
 
 def _send_test(request: HttpRequest, campaign: Campaign) -> Outcome:
@@ -102,6 +105,23 @@ def _resume_sending(request: HttpRequest, campaign: Campaign) -> Outcome:
     return Outcome("Sending resumed.")
 
 
+def _submit_for_approval(request: HttpRequest, campaign: Campaign) -> Outcome:
+    services.submit_campaign_for_approval(campaign=campaign, by=request.user)
+    return Outcome("Submitted for approval: an Admin will approve it or send it back.")
+
+
+def _approve(request: HttpRequest, campaign: Campaign) -> Outcome:
+    services.approve_campaign(campaign=campaign, by=request.user)
+    return Outcome("Approved: it may now be sent or scheduled.")
+
+
+def _send_back(request: HttpRequest, campaign: Campaign) -> Outcome:
+    services.send_back_campaign(
+        campaign=campaign, by=request.user, comment=request.POST.get("comment", "")
+    )
+    return Outcome("Sent back to its author with your comment.")
+
+
 def _use_gsm_characters(request: HttpRequest, campaign: Campaign) -> Outcome:
     if not campaign.can_edit:
         return Outcome("Only a draft or scheduled campaign can be changed.", messages.ERROR)
@@ -118,6 +138,9 @@ ACTIONS = (
     CampaignAction("retry-failed", "retry_failed", _retry_failed),
     CampaignAction("resume-sending", "resume_sending", _resume_sending),
     CampaignAction("use-gsm-characters", "use_gsm_characters", _use_gsm_characters),
+    CampaignAction("submit-for-approval", "submit_for_approval", _submit_for_approval),
+    CampaignAction("approve", "approve", _approve, (CHANGE_PERMISSION, APPROVE_PERMISSION)),
+    CampaignAction("send-back", "send_back", _send_back, (CHANGE_PERMISSION, APPROVE_PERMISSION)),
 )
 
 
@@ -125,7 +148,7 @@ def action_view(action: CampaignAction) -> Callable[..., HttpResponse]:
     def view(model_admin: CampaignAdmin, request: HttpRequest, object_id: str) -> HttpResponse:
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        if not request.user.has_perm(CHANGE_PERMISSION):
+        if not request.user.has_perms(action.permissions):
             raise PermissionDenied
         campaign = _campaign(model_admin, request, object_id)
         try:

@@ -8,7 +8,7 @@ import difflib
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from campaigns.templating import MEMBER_COLUMNS, TemplateError, parse_template
@@ -41,6 +41,17 @@ class Campaign(models.Model):
 
         draft | scheduled | sending ──cancel──▶ canceled
 
+    Approval, when ``CAMPAIGN_APPROVAL_REQUIRED`` is on, happens while it is a draft::
+
+        not submitted ──submit──▶ submitted ──approve──▶ approved
+              ▲                       └──send back──▶ changes requested ──submit──┘
+              └── an edit of what was reviewed (body, audience, event, sender)
+
+    Only an approved campaign may be sent now or scheduled. An edit of what was reviewed
+    takes the approval back (and a scheduled campaign back to draft), so what goes out
+    is always what an Admin read. ``reviewed_by``/``reviewed_at`` are the Admin who
+    approved it or sent it back, ``review_comment`` what they asked for.
+
     ``draft``: being written. ``scheduled``: waits for ``send_at``; beat launches it
     when due. Both stay editable. ``sending``: launched: the audience was fanned out into
     the ``batch``'s messages (the recipient counters are recorded then) and workers are
@@ -65,10 +76,19 @@ class Campaign(models.Model):
         CANCELED = "canceled", "Canceled"
         FAILED = "failed", "Failed"
 
+    class ApprovalStatus(models.TextChoices):
+        NOT_SUBMITTED = "not_submitted", "Not submitted"
+        SUBMITTED = "submitted", "Submitted"
+        APPROVED = "approved", "Approved"
+        CHANGES_REQUESTED = "changes_requested", "Changes requested"
+
     EDITABLE_STATES = (State.DRAFT, State.SCHEDULED)
     LAUNCHABLE_STATES = (State.DRAFT, State.SCHEDULED)
     CANCELABLE_STATES = (State.DRAFT, State.SCHEDULED, State.SENDING)
     FINAL_STATES = (State.DONE, State.CANCELED, State.FAILED)
+    SUBMITTABLE_APPROVAL_STATUSES = (ApprovalStatus.NOT_SUBMITTED, ApprovalStatus.CHANGES_REQUESTED)
+    # What an Admin approves: changing one of these takes the approval back.
+    REVIEWED_FIELDS = ("audience", "event", "sender", "body")
 
     name = models.CharField(max_length=200)
     audience = models.CharField(max_length=16, choices=Audience.choices, default=Audience.COMMUNITY)
@@ -131,6 +151,34 @@ class Campaign(models.Model):
     canceled_at = models.DateTimeField(null=True, blank=True, editable=False)
     failure_reason = models.TextField(blank=True, editable=False)
 
+    approval_status = models.CharField(
+        "approval",
+        max_length=20,
+        choices=ApprovalStatus.choices,
+        default=ApprovalStatus.NOT_SUBMITTED,
+        db_index=True,
+        editable=False,
+    )
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    submitted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    review_comment = models.TextField(blank=True, editable=False)
+
     # Set once, at fan-out: who got a message and who was left out, and why.
     recipients_count = models.PositiveIntegerField("recipients", default=0, editable=False)
     excluded_opted_out = models.PositiveIntegerField("opted out", default=0, editable=False)
@@ -142,6 +190,7 @@ class Campaign(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [("approve_campaign", "Can approve a campaign for sending")]
         constraints = [
             models.CheckConstraint(
                 condition=(Q(audience="event") & Q(event__isnull=False))
@@ -177,6 +226,68 @@ class Campaign(models.Model):
     def is_finished(self) -> bool:
         return self.state in self.FINAL_STATES
 
+    @property
+    def can_submit(self) -> bool:
+        return (
+            settings.CAMPAIGN_APPROVAL_REQUIRED
+            and self.state == self.State.DRAFT
+            and self.approval_status in self.SUBMITTABLE_APPROVAL_STATUSES
+        )
+
+    @property
+    def can_review(self) -> bool:
+        return (
+            self.state == self.State.DRAFT and self.approval_status == self.ApprovalStatus.SUBMITTED
+        )
+
+    @property
+    def is_cleared_to_send(self) -> bool:
+        """Approved, or no approval is required."""
+        return (
+            not settings.CAMPAIGN_APPROVAL_REQUIRED
+            or self.approval_status == self.ApprovalStatus.APPROVED
+        )
+
+    def approval_refusal(self) -> str:
+        """Why it may not be sent or scheduled yet, or "" when it may."""
+        if self.is_cleared_to_send:
+            return ""
+        if self.approval_status == self.ApprovalStatus.SUBMITTED:
+            return "This campaign awaits an Admin's approval: it cannot be sent or scheduled yet."
+        if self.approval_status == self.ApprovalStatus.CHANGES_REQUESTED:
+            return (
+                "An Admin sent this campaign back for changes: edit it and submit it for "
+                "approval again before sending or scheduling it."
+            )
+        return (
+            "This campaign needs an Admin's approval before it can be sent or scheduled: "
+            "submit it for approval."
+        )
+
+    def withdraw_approval(self) -> bool:
+        """After an edit of a reviewed field: submitted or approved goes back to not
+        submitted, and, when approval is required, a scheduled campaign back to draft.
+        True if the approval status changed."""
+        values: dict[str, object] = {
+            "approval_status": self.ApprovalStatus.NOT_SUBMITTED,
+            "reviewed_by": None,
+            "reviewed_at": None,
+            "updated_at": timezone.now(),
+        }
+        if settings.CAMPAIGN_APPROVAL_REQUIRED:
+            values["state"] = Case(
+                When(state=self.State.SCHEDULED, then=Value(self.State.DRAFT)),
+                default=F("state"),
+            )
+        changed = Campaign.objects.filter(
+            pk=self.pk,
+            state__in=self.EDITABLE_STATES,
+            approval_status__in=[self.ApprovalStatus.SUBMITTED, self.ApprovalStatus.APPROVED],
+        ).update(**values)
+        if changed:
+            self.refresh_from_db()
+        return bool(changed)
+
     def use_gsm_characters(self) -> bool:
         """Replace the body's characters that have a GSM-7 look-alike (curly quotes, dashes...)
         so that it is sent as GSM-7; only while editable. True if the body changed."""
@@ -188,6 +299,7 @@ class Campaign(models.Model):
         )
         if changed:
             self.body = replaced
+            self.withdraw_approval()  # the body an Admin read is not the one that would go
         return bool(changed)
 
     def clean(self) -> None:

@@ -1,4 +1,5 @@
-"""What staff and beat do to campaigns: launch, schedule, cancel, retry, test.
+"""What staff and beat do to campaigns: launch, schedule, cancel, retry, test, and the
+approval that may have to come first (submit, approve, send back).
 
 Launching claims the campaign row with ``select_for_update(skip_locked=True)``, so two
 beats or two workers never launch one campaign twice; the fan-out happens in the same
@@ -11,6 +12,8 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
@@ -25,9 +28,15 @@ from delivery.errors import PROVIDER_ERRORS, ErrorKind
 from delivery.models import Batch, Message
 from delivery.segments import analyze
 from members.models import OptOut, Suppression
+from members.roles import ADMIN
 
 logger = logging.getLogger(__name__)
 State = Campaign.State
+
+
+Approval = Campaign.ApprovalStatus
+APPROVE_PERMISSION = "campaigns.approve_campaign"
+CHANGED_MEANWHILE = "The campaign changed meanwhile; reload and try again."
 
 
 class CampaignActionError(Exception):
@@ -44,6 +53,9 @@ def launch_campaign(*, campaign_id: int, by: Any = None) -> bool:
         )
         if campaign is None:
             return False
+        refusal = campaign.approval_refusal()
+        if refusal:
+            raise CampaignActionError(refusal)
         now = timezone.now()
         window = campaign.sending_window()
         batch = Batch.objects.create(
@@ -77,8 +89,12 @@ def launch_due_campaigns() -> list[int]:
     """Launch every scheduled campaign whose time has come (beat, every ~15 s)."""
     launched = []
     for campaign_id in Campaign.objects.due().values_list("pk", flat=True):
-        if launch_campaign(campaign_id=campaign_id):
-            launched.append(campaign_id)
+        try:
+            if launch_campaign(campaign_id=campaign_id):
+                launched.append(campaign_id)
+        except CampaignActionError as error:
+            # Scheduled before approval was required: it waits for an Admin.
+            logger.warning("Scheduled campaign %s not launched: %s", campaign_id, error)
     return launched
 
 
@@ -87,14 +103,105 @@ def schedule_campaign(*, campaign: Campaign, send_at: datetime, by: Any = None) 
         raise CampaignActionError(
             f"A {campaign.get_state_display().lower()} campaign cannot be scheduled."
         )
+    refusal = campaign.approval_refusal()
+    if refusal:
+        raise CampaignActionError(refusal)
     if send_at <= timezone.now():
         raise CampaignActionError("The send time must be in the future.")
-    changed = Campaign.objects.filter(pk=campaign.pk, state__in=Campaign.EDITABLE_STATES).update(
+    still_as_checked = Campaign.objects.filter(pk=campaign.pk, state__in=Campaign.EDITABLE_STATES)
+    if settings.CAMPAIGN_APPROVAL_REQUIRED:
+        still_as_checked = still_as_checked.filter(approval_status=Approval.APPROVED)
+    changed = still_as_checked.update(
         state=State.SCHEDULED, send_at=send_at, updated_at=timezone.now()
     )
     if not changed:
-        raise CampaignActionError("The campaign changed meanwhile; reload and try again.")
+        raise CampaignActionError(CHANGED_MEANWHILE)
     campaign.refresh_from_db()
+
+
+def submit_campaign_for_approval(*, campaign: Campaign, by: Any) -> None:
+    """A draft goes to the Admins for approval."""
+    if not settings.CAMPAIGN_APPROVAL_REQUIRED:
+        raise CampaignActionError("Campaigns need no approval here: send or schedule it.")
+    if not campaign.can_submit:
+        raise CampaignActionError(_cannot("submitted for approval", campaign))
+    now = timezone.now()
+    changed = Campaign.objects.filter(
+        pk=campaign.pk,
+        state=State.DRAFT,
+        approval_status__in=Campaign.SUBMITTABLE_APPROVAL_STATUSES,
+    ).update(
+        approval_status=Approval.SUBMITTED,
+        submitted_by=by,
+        submitted_at=now,
+        reviewed_by=None,
+        reviewed_at=None,
+        review_comment="",
+        updated_at=now,
+    )
+    if not changed:
+        raise CampaignActionError(CHANGED_MEANWHILE)
+    campaign.refresh_from_db()
+
+
+def approve_campaign(*, campaign: Campaign, by: Any) -> None:
+    """An Admin approves a submitted campaign: it may then be sent or scheduled.
+
+    Four eyes: its author (who created or submitted it) may approve it only when no other
+    active Admin could.
+    """
+    _check_may_review(campaign, by)
+    authors = {campaign.created_by_id, campaign.submitted_by_id} - {None}
+    if by.pk in authors and _other_active_admins(by).exists():
+        raise CampaignActionError(
+            "You wrote or submitted this campaign: another Admin must approve it."
+        )
+    _review(campaign, by, status=Approval.APPROVED, comment="")
+
+
+def send_back_campaign(*, campaign: Campaign, by: Any, comment: str) -> None:
+    """An Admin sends a submitted campaign back to its author, saying what to change."""
+    comment = comment.strip()
+    if not comment:
+        raise CampaignActionError(
+            "Say what should change: a comment is required to send a campaign back."
+        )
+    _check_may_review(campaign, by)
+    _review(campaign, by, status=Approval.CHANGES_REQUESTED, comment=comment)
+
+
+def _check_may_review(campaign: Campaign, by: Any) -> None:
+    if not by.has_perm(APPROVE_PERMISSION):
+        raise CampaignActionError("Only an Admin may approve a campaign or send it back.")
+    if not campaign.can_review:
+        raise CampaignActionError(_cannot("reviewed", campaign, "only a submitted draft can be"))
+
+
+def _review(campaign: Campaign, by: Any, *, status: str, comment: str) -> None:
+    now = timezone.now()
+    changed = Campaign.objects.filter(
+        pk=campaign.pk, state=State.DRAFT, approval_status=Approval.SUBMITTED
+    ).update(
+        approval_status=status,
+        reviewed_by=by,
+        reviewed_at=now,
+        review_comment=comment,
+        updated_at=now,
+    )
+    if not changed:
+        raise CampaignActionError(CHANGED_MEANWHILE)
+    campaign.refresh_from_db()
+
+
+def _other_active_admins(user: Any) -> Any:
+    return get_user_model().objects.filter(groups__name=ADMIN, is_active=True).exclude(pk=user.pk)
+
+
+def _cannot(what: str, campaign: Campaign, rule: str = "") -> str:
+    state = campaign.get_state_display().lower()
+    status = campaign.get_approval_status_display().lower()
+    sentence = f"A {state} campaign that is {status} cannot be {what}"
+    return f"{sentence}: {rule}." if rule else f"{sentence}."
 
 
 def cancel_campaign(*, campaign: Campaign, by: Any = None) -> int:

@@ -78,6 +78,9 @@ INSTALLED_APPS = [
     "rest_framework_api_key",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "simple_history",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "members",
     "delivery",
     "campaigns",
@@ -94,6 +97,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    # Audit history rows record the signed-in user who made the change.
+    "simple_history.middleware.HistoryRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, so that it sees the outcome of authentication (django-axes' requirement).
@@ -145,6 +151,19 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     },
 }
+
+# --- Staff two-factor -----------------------------------------------------------------
+# Optional TOTP codes (an authenticator app) for staff, enrolled on the "Two-factor" page;
+# the admin login asks for a code from everyone who has one. On: Admins must enrol one
+# (and sign in with it) before any other admin page opens; Social managers stay optional.
+STAFF_2FA_REQUIRED_FOR_ADMINS = env.bool("STAFF_2FA_REQUIRED_FOR_ADMINS", default=False)
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="SMS Admin")
+# The TOTP secret is shown once, to its owner, when enrolling; never again in the admin.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django_otp.middleware.OTPMiddleware") + 1,
+    "members.two_factor.AdminTwoFactorRequiredMiddleware",
+)
 
 ROOT_URLCONF = "smsadmin.urls"
 
@@ -309,6 +328,12 @@ SMS_IDLE_BATCH_SECONDS = env.int("SMS_IDLE_BATCH_SECONDS", default=60)
 QUIET_HOURS_WINDOW = env.str("QUIET_HOURS_WINDOW", default="09:00-20:00")
 # Attempts before a message with transient errors is failed for good.
 SMS_MAX_ATTEMPTS = env.int("SMS_MAX_ATTEMPTS", default=6)
+
+
+# --- Campaign approval ----------------------------------------------------------------
+# On: a campaign is sent or scheduled only once an Admin approved it (Social managers
+# submit it; an Admin approves it or sends it back). On by default in production.
+CAMPAIGN_APPROVAL_REQUIRED = env.bool("CAMPAIGN_APPROVAL_REQUIRED", default=IS_STRICT)
 
 
 # --- Inbound texts and compliance -----------------------------------------------------
@@ -527,7 +552,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "cleanup": {"task": "delivery.cleanup", "schedule": crontab(hour=3, minute=30)},
     # Beat's heartbeat for /health: publishing it is the tick (smsadmin/heartbeats.py).
     "heartbeat": {"task": "smsadmin.heartbeat", "schedule": 30.0},
+    "publish-queue-depth": {"task": "smsadmin.publish_queue_depth", "schedule": 60.0},
 }
+# On AWS: the CloudWatch namespace and metric the workers autoscale on (terraform sets
+# them); unset, nothing is published.
+QUEUE_DEPTH_METRIC_NAMESPACE = env.str("QUEUE_DEPTH_METRIC_NAMESPACE", default="")
+QUEUE_DEPTH_METRIC_NAME = env.str("QUEUE_DEPTH_METRIC_NAME", default="QueueDepth")
 
 # --- Metrics --------------------------------------------------------------------------
 # GET /metrics (Prometheus): open to a bearer token (Authorization: Bearer METRICS_TOKEN)

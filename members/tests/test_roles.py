@@ -59,6 +59,8 @@ WHO_MAY_OPEN: dict[str, tuple[frozenset[str], ...]] = {
     "django_celery_beat.crontabschedule": ADMIN_ONLY_EVERYWHERE,
     "django_celery_beat.solarschedule":   ADMIN_ONLY_EVERYWHERE,
     "django_celery_beat.clockedschedule": ADMIN_ONLY_EVERYWHERE,
+    # Staff enrol their own devices on the enrolment page; Admins remove lost ones.
+    "otp_totp.totpdevice":                ADMIN_ONLY_EVERYWHERE,
     "members.member":                     (BOTH_ROLES, BOTH_ROLES, BOTH_ROLES, BOTH_ROLES),
     "members.event":                      (BOTH_ROLES, BOTH_ROLES, BOTH_ROLES, BOTH_ROLES),
     "members.eventregistration":          (BOTH_ROLES, BOTH_ROLES, BOTH_ROLES, BOTH_ROLES),
@@ -146,6 +148,12 @@ def _make_import_job() -> object:
     return ImportJob.objects.create(file="imports/demo.csv", original_name="demo.csv", region="US")
 
 
+def _make_totp_device() -> object:
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    return TOTPDevice.objects.create(user=UserFactory(username="has-a-phone"), name="Phone")
+
+
 def _make_schedule(model_name: str, **fields: object) -> Callable[[], object]:
     def make() -> object:
         from django.apps import apps
@@ -180,6 +188,7 @@ OBJECT_MAKERS: dict[str, Callable[[], object]] = {
         "clockedschedule", clocked_time=timezone.now() + timedelta(days=1)
     ),
     "members.member": MemberFactory,
+    "otp_totp.totpdevice": _make_totp_device,
     "members.event": EventFactory,
     "members.eventregistration": EventRegistrationFactory,
     "members.importjob": _make_import_job,
