@@ -27,7 +27,9 @@ from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 
 from members.admin_import import ImportJobAdmin  # noqa: F401
+from members.admin_users import StaffUserAdmin  # noqa: F401
 from members.forms import MemberAdminForm, OptOutAddForm, SuppressionAddForm
+from members.history import AuditHistoryAdmin
 from members.models import (
     ContactBlock,
     Event,
@@ -151,7 +153,7 @@ class SuppressedFilter(admin.SimpleListFilter):
 
 
 @admin.register(Member)
-class MemberAdmin(PhoneSearchMixin, admin.ModelAdmin):
+class MemberAdmin(PhoneSearchMixin, AuditHistoryAdmin):
     form = MemberAdminForm
     list_display = (
         "name",
@@ -388,7 +390,7 @@ class ActiveFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ContactBlockAdmin(PhoneSearchMixin, admin.ModelAdmin):
+class ContactBlockAdmin(PhoneSearchMixin, AuditHistoryAdmin):
     """Opt-outs and suppressions are history: added by hand or by the system, lifted, never
     deleted. Lifting needs the change permission (the Admin role)."""
 

@@ -11,6 +11,7 @@ from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey as LibraryApiKey
 
 from delivery.api.models import ApiKey
+from members.history import AuditHistoryAdmin
 
 
 class ApiKeyForm(forms.ModelForm):
@@ -27,7 +28,7 @@ class ApiKeyForm(forms.ModelForm):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(APIKeyModelAdmin):
+class ApiKeyAdmin(AuditHistoryAdmin, APIKeyModelAdmin):
     form = ApiKeyForm
     list_display = (
         "prefix",
