@@ -9,3 +9,12 @@ from celery import shared_task
 def heartbeat() -> None:
     """Nothing to do: beat publishing this task every 30 s is its heartbeat
     (``smsadmin.heartbeats.record_beat_tick``)."""
+
+
+@shared_task(name="smsadmin.publish_queue_depth", ignore_result=True)
+def publish_queue_depth() -> int | None:
+    """Put the pending messages into CloudWatch, where AWS scales the workers on them
+    (terraform/modules/ecs); does nothing unless QUEUE_DEPTH_METRIC_NAMESPACE is set."""
+    from smsadmin.queue_depth import publish
+
+    return publish()

@@ -36,6 +36,9 @@ locals {
       ARCHIVE_S3_BUCKET   = var.archive_bucket_name
       ARCHIVE_S3_REGION   = data.aws_region.current.name
       TRUSTED_PROXY_COUNT = "1"
+      # The workers scale on this metric, which beat has a worker publish every minute.
+      QUEUE_DEPTH_METRIC_NAMESPACE = var.queue_metric_namespace
+      QUEUE_DEPTH_METRIC_NAME      = var.queue_metric_name
       # The root filesystem is read-only; only /tmp is writable (task-local storage).
       MEDIA_ROOT = "/tmp/media"
     },
