@@ -128,12 +128,22 @@ def looks_like_stop_request(body: str) -> bool:
 
 
 _SPACES = re.compile(r"\s+")
+_INVISIBLE_OR_COMBINING = frozenset({"Cf", "Mn", "Me"})
 
 
 def _bare(body: str) -> str:
     """The text with spaces collapsed and trailing spaces and punctuation removed."""
     # NFKC folds full-width letters (some phones send them) and odd spaces to plain ones.
-    text = _SPACES.sub(" ", unicodedata.normalize("NFKC", body)).strip()
+    # Invisible format characters (zero-width joiners, direction overrides and isolates)
+    # and combining marks are dropped: a STOP dressed in them still means stop, and
+    # honouring an opt-out is always the safe reading.
+    decomposed = unicodedata.normalize("NFKD", body)
+    bare = "".join(
+        character
+        for character in decomposed
+        if unicodedata.category(character) not in _INVISIBLE_OR_COMBINING
+    )
+    text = _SPACES.sub(" ", unicodedata.normalize("NFKC", bare)).strip()
     end = len(text)
     while end and (text[end - 1] == " " or unicodedata.category(text[end - 1]).startswith("P")):
         end -= 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -47,8 +48,34 @@ def signature_is_valid(request: HttpRequest) -> bool:
     return False
 
 
+# ASCII digits only: str.isdigit() also takes "²" (which int() refuses) and numbers too
+# big for an integer column. Twilio's codes have five digits.
+_SMALL_NUMBER = re.compile(r"[0-9]{1,9}")
+# Twilio's SIDs have 34 characters; our columns hold 40.
+SID_MAX_LENGTH = 40
+
+
+def _number(raw: str) -> int | None:
+    return int(raw) if _SMALL_NUMBER.fullmatch(raw) else None
+
+
+def _invalid_fields(request: HttpRequest, sid: str) -> HttpResponse | None:
+    """A 400 for what Twilio never sends and PostgreSQL could not store, else None."""
+    if len(sid) > SID_MAX_LENGTH:
+        return HttpResponse(
+            f"MessageSid is longer than {SID_MAX_LENGTH} characters",
+            status=400,
+            content_type="text/plain",
+        )
+    if any("\x00" in value for values in request.POST.lists() for value in values[1]):
+        return HttpResponse(
+            "Fields may not contain NUL characters", status=400, content_type="text/plain"
+        )
+    return None
+
+
 def _error_code(raw: str) -> int | None:
-    return int(raw) if raw.isdigit() else None
+    return _number(raw)
 
 
 @csrf_exempt
@@ -64,6 +91,8 @@ def twilio_status(request: HttpRequest) -> HttpResponse:
         return HttpResponse(
             "MessageSid and MessageStatus are required", status=400, content_type="text/plain"
         )
+    if invalid := _invalid_fields(request, sid):
+        return invalid
     record_provider_status(
         provider_sid=sid,
         provider_status=status,
@@ -74,7 +103,7 @@ def twilio_status(request: HttpRequest) -> HttpResponse:
 
 
 def _media_count(raw: str) -> int:
-    return int(raw) if raw.isdigit() else 0
+    return _number(raw) or 0
 
 
 # We answer through our own sending pipeline, never inline, so the answer is always empty.
@@ -94,6 +123,8 @@ def twilio_inbound(request: HttpRequest) -> HttpResponse:
         return HttpResponse(
             "MessageSid and From are required", status=400, content_type="text/plain"
         )
+    if invalid := _invalid_fields(request, sid):
+        return invalid
     receive_text(
         text=IncomingText(
             message_sid=sid,

@@ -196,3 +196,15 @@ def test_stop_requests_in_words_are_recognised(body):
 )
 def test_ordinary_texts_are_not_stop_requests(body):
     assert not looks_like_stop_request(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["\u200dSTOP\u200d", "\u202eSTOP", "S\u0301TOP", "\u2066STOP\u2069", "ST\u200bOP"],
+    ids=["zero-width-joiners", "rtl-override", "combining-mark", "isolates", "zero-width-space"],
+)
+def test_stop_dressed_in_invisible_or_combining_characters_is_still_stop(body):
+    keyword = parse_keyword(body)
+
+    assert keyword is not None
+    assert (keyword.word, keyword.kind) == ("STOP", KeywordKind.OPT_OUT)

@@ -12,6 +12,7 @@ import codecs
 import csv
 import io
 import itertools
+import uuid
 from collections.abc import Iterable, Iterator
 from typing import AnyStr, BinaryIO, TypeAlias
 
@@ -27,6 +28,14 @@ BLOCK_BYTES = 1024 * 1024
 LINE_TOO_LONG = f"line too long: longer than {MAX_LINE_BYTES // (1024 * 1024)} MB"
 # Stand in for an overlong line (by identity): one cell, so the row is not taken as blank.
 OVERLONG_LINES = {b"\n": b"(line too long)\n", b"\r": b"(line too long)\r"}
+# A last line after the file's own: the CSV reader, unlike a person, takes a quote never
+# closed as running to the end of the file. If the marker ends up inside a value, the
+# record it belongs to had such a quote (no file holds this random text).
+END_OF_FILE = f"\x00end of file {uuid.uuid4()}"
+# PostgreSQL text cannot hold NUL: a row with one (past the sample, which would have
+# refused the file as binary) is rejected, and reported with its NULs left out.
+NUL_PROBLEM = "NUL character: this row holds a NUL byte (is the file binary?)"
+UNCLOSED_QUOTE = 'unreadable row: a quote (") opened in this row is never closed'
 
 # (line where the record starts, its cells, a problem that spoils the row or "")
 RawRow: TypeAlias = tuple[int, list[str], str]
@@ -72,7 +81,7 @@ class CsvFile:
             raise ImportRefused("The file is empty: there is no header line.")
         self.delimiter = _detect_delimiter(first_line)
         self._reader = csv.reader(
-            itertools.chain([first_line], lines),
+            itertools.chain([first_line], lines, [END_OF_FILE + "\n"]),
             delimiter=self.delimiter,
             skipinitialspace=True,
         )
@@ -110,6 +119,11 @@ class CsvFile:
                 yield (start, [], f"unreadable row: {error}")
                 continue
             start, previous_end = previous_end + 1, reader.line_num + offset
+            # Swallowed, the marker is in the value being read at the end: the last one.
+            if cells and END_OF_FILE in cells[-1]:
+                if cells != [END_OF_FILE]:
+                    yield (start, [], UNCLOSED_QUOTE)
+                return
             problem = self._take_problem(start, previous_end) if spoiled else ""
             if any(cells):
                 yield (start, cells, problem)
@@ -121,6 +135,10 @@ class CsvFile:
 
     def _read_header(self) -> list[str]:
         for cells in self._reader:
+            if cells and END_OF_FILE in cells[-1]:
+                if cells == [END_OF_FILE]:
+                    break
+                raise ImportRefused('The header has a quote (") that is never closed.')
             if any(cell.strip() for cell in cells):
                 return cells
         raise ImportRefused("The file is empty: there is no header line.")
@@ -146,23 +164,34 @@ class CsvFile:
             if block is OVERLONG_LINES[byte_terminator]:
                 self._spoiled_lines[lines_before + 1] = LINE_TOO_LONG
             try:
+                if b"\x00" in block:
+                    raise UnicodeDecodeError(decoder, block, 0, 1, "NUL byte")
                 text = block.decode(decoder)
             except UnicodeDecodeError:
                 yield self._decode_line_by_line(block, decoder, terminator, lines_before)
             else:
                 if terminator == "\n":
-                    yield io.StringIO(text)  # splits after each "\n" only, and keeps it
+                    # Splits after "\n", "\r\n" and a lone "\r" (a file whose line ends
+                    # are mixed), keeping them: the CSV reader refuses a "\r" inside a line.
+                    yield io.StringIO(text, newline="")
                 else:
                     yield _split_keeping_terminator(text, terminator)
-            lines_before += block.count(byte_terminator)
+            lines_before += _line_count(block, byte_terminator)
 
     def _decode_line_by_line(
         self, block: bytes, decoder: str, terminator: str, lines_before: int
     ) -> list[str]:
         lines = []
-        for number, line in enumerate(
-            _split_keeping_terminator(block, terminator.encode()), start=lines_before + 1
-        ):
+        # Split as the decoded block would be (bytes.splitlines knows only \n, \r\n, \r).
+        split_lines = (
+            block.splitlines(keepends=True)
+            if terminator == "\n"
+            else _split_keeping_terminator(block, terminator.encode())
+        )
+        for number, line in enumerate(split_lines, start=lines_before + 1):
+            if b"\x00" in line:
+                self._spoiled_lines[number] = NUL_PROBLEM
+                line = line.replace(b"\x00", b"")
             try:
                 lines.append(line.decode(decoder))
             except UnicodeDecodeError:
@@ -178,6 +207,9 @@ class CsvFile:
             self._bytes_read = self._stream.tell()
             if "\ufffd" in line:
                 self._spoiled_lines[line_number] = _undecodable_problem(self.encoding)
+            if "\x00" in line:
+                self._spoiled_lines[line_number] = NUL_PROBLEM
+                line = line.replace("\x00", "")
             yield line
 
 
@@ -221,6 +253,13 @@ def _detect_delimiter(header_line: str) -> str:
 def _undecodable_problem(encoding: str) -> str:
     name = {"windows-1252": "Windows-1252", "utf-16": "UTF-16"}.get(encoding, "UTF-8")
     return f"undecodable bytes: this row is not valid {name} text"
+
+
+def _line_count(block: bytes, terminator: bytes) -> int:
+    """The lines that end in ``block``; with "\n" line ends, a lone "\r" ends one too."""
+    if terminator == b"\r":
+        return block.count(b"\r")
+    return block.count(b"\n") + block.count(b"\r") - block.count(b"\r\n")
 
 
 def _split_keeping_terminator(text: AnyStr, terminator: AnyStr) -> list[AnyStr]:
