@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 # A subscriber confirmed this recently waits for the next run, so that the confirmation
 # is on its way before the first daily message.
 CONFIRMATION_LEAD = timedelta(seconds=60)
+# How long a run waits for a day's message that another process is writing (an AI call
+# with its retries usually takes seconds); past it, the next run sends it.
+WRITING_WAIT_SECONDS = 60.0
 
 
 @dataclass(slots=True)
@@ -72,7 +75,8 @@ def deliver_due(*, now: datetime | None = None) -> DeliveryRun:
         if day is not None:
             groups_by_day.setdefault(day, []).append(group)
     for day, groups in sorted(groups_by_day.items()):
-        message = write_daily_message(day)
+        # A message being written right now (the hourly job) is waited for, not skipped.
+        message = write_daily_message(day, wait_seconds=WRITING_WAIT_SECONDS)
         if message is None:
             run.not_written.append(day)
         elif not message.may_be_sent:

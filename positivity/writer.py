@@ -8,6 +8,7 @@ kept apart by a lock, and the unique date decides should the lock ever expire.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import date as Date
 from datetime import timedelta
@@ -36,6 +37,7 @@ INSTRUCTIONS = (
 RECENT_IN_PROMPT = 30  # recent messages shown to the model (all of the window are checked)
 _QUOTES = "\"'\u201c\u201d\u2018\u2019"
 _MAX_OUTPUT_TOKENS = 200
+_WAIT_STEP_SECONDS = 0.25
 
 
 @dataclass(slots=True)
@@ -48,10 +50,11 @@ class Draft:
     attempts: list[dict[str, Any]] = field(default_factory=list)
 
 
-def write_daily_message(day: Date) -> DailyMessage | None:
+def write_daily_message(day: Date, *, wait_seconds: float = 0) -> DailyMessage | None:
     """The daily message of ``day``, written now if it does not exist yet.
 
-    None only when another process is writing it at this moment (it will exist shortly).
+    When another process is writing it at this moment, wait up to ``wait_seconds`` for
+    that one; None when it is still being written by then.
     """
     existing = DailyMessage.objects.filter(date=day).first()
     if existing is not None:
@@ -59,7 +62,7 @@ def write_daily_message(day: Date) -> DailyMessage | None:
     with held(f"daily-message:{day.isoformat()}", timeout=_writing_timeout()) as acquired:
         if not acquired:
             logger.info("The daily message of %s is being written by another process", day)
-            return None
+            return _written_elsewhere(day, wait_seconds)
         existing = DailyMessage.objects.filter(date=day).first()
         if existing is not None:
             return existing
@@ -75,6 +78,16 @@ def write_daily_message(day: Date) -> DailyMessage | None:
                 )
         except IntegrityError:
             return DailyMessage.objects.get(date=day)
+
+
+def _written_elsewhere(day: Date, wait_seconds: float) -> DailyMessage | None:
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        time.sleep(_WAIT_STEP_SECONDS)
+        written = DailyMessage.objects.filter(date=day).first()
+        if written is not None:
+            return written
+    return None
 
 
 def compose(day: Date, *, avoid: tuple[str, ...] = ()) -> Draft:

@@ -256,3 +256,32 @@ def test_two_writers_at_once_ask_the_ai_once_and_store_one_message(fake_openai):
     assert len(fake_openai.requests) == 1
     # A writer that finds the lock taken says so (None) instead of waiting.
     assert all(result is None or result.pk == stored().pk for result in results)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_that_waits_gets_the_message_another_process_is_writing(fake_openai):
+    fake_openai.set_latency(0.5)
+    fake_openai.queue_replies(GOOD, SECOND_GOOD)
+    results: list[DailyMessage | None] = []
+    started = threading.Event()
+
+    def write_slowly() -> None:
+        try:
+            started.set()
+            results.append(write_daily_message(DAY))
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=write_slowly)
+    writer.start()
+    started.wait()
+    while not fake_openai.requests:  # the first writer holds the lock and asks the AI
+        threading.Event().wait(0.01)
+
+    waited = write_daily_message(DAY, wait_seconds=10)
+    writer.join()
+
+    assert waited is not None
+    assert waited.text == GOOD
+    assert results[0].pk == waited.pk
+    assert len(fake_openai.requests) == 1
