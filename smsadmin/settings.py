@@ -560,6 +560,15 @@ QUEUE_DEPTH_METRIC_NAMESPACE = env.str("QUEUE_DEPTH_METRIC_NAMESPACE", default="
 QUEUE_DEPTH_METRIC_NAME = env.str("QUEUE_DEPTH_METRIC_NAME", default="QueueDepth")
 
 # --- Metrics --------------------------------------------------------------------------
+# django-prometheus' database metrics (queries, errors, connections by vendor) come from
+# its thin wrappers of Django's own backends.
+_PROMETHEUS_BACKENDS = {
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+}
+DATABASES["default"]["ENGINE"] = _PROMETHEUS_BACKENDS.get(
+    DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"]
+)
 # GET /metrics (Prometheus): open to a bearer token (Authorization: Bearer METRICS_TOKEN)
 # or, without a token, to these addresses (CIDR). A wrong token is a 401, others a 403.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

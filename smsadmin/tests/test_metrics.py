@@ -87,6 +87,7 @@ def test_the_endpoint_speaks_prometheus_text_format_with_django_and_product_metr
         "django_http_responses_total_by_status_view_method",
         "django_http_requests_latency_seconds_by_view_method",
         "django_http_requests_before_middlewares",
+        "django_db_execute",  # the database metrics, from django-prometheus' backend
         "smsadmin_messages",
         "smsadmin_provider_send_seconds",
         "smsadmin_message_processing_seconds",

@@ -51,7 +51,7 @@ def test_development_defaults_run_on_sqlite_with_debug():
     loaded = load_settings(DJANGO_ENV="development")
     assert loaded.returncode == 0, loaded.stderr
     debug, engine, _broker = loaded.stdout.split()
-    assert (debug, engine) == ("True", "django.db.backends.sqlite3")
+    assert (debug, engine) == ("True", "django_prometheus.db.backends.sqlite3")
 
 
 @pytest.mark.parametrize(
@@ -93,7 +93,7 @@ def test_production_starts_with_safe_settings():
     assert loaded.returncode == 0, loaded.stderr
     assert loaded.stdout.split() == [
         "False",
-        "django.db.backends.postgresql",
+        "django_prometheus.db.backends.postgresql",
         "redis://cache:6379/0",
     ]
 
@@ -122,7 +122,8 @@ def test_celery_reliability_settings(settings):
 
 
 def test_tests_run_on_postgresql_and_redis(settings):
-    assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    # PostgreSQL, through django-prometheus' wrapper (its database metrics).
+    assert settings.DATABASES["default"]["ENGINE"] == "django_prometheus.db.backends.postgresql"
     assert settings.CELERY_BROKER_URL.startswith("redis://127.0.0.1:6379/")
 
 
