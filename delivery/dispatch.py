@@ -7,10 +7,13 @@ million-message batch takes a few hundred tasks, not a million.
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import cache
 
+import kombu.exceptions
 import redis
 from django.conf import settings
 from django.db import transaction
@@ -19,7 +22,17 @@ from django.utils import timezone
 
 from delivery.models import Batch, Message
 
+logger = logging.getLogger(__name__)
 MESSAGES_PER_TASK = 5_000
+
+
+def _enqueue_or_leave_to_sweeper(enqueue: Callable[[], object], batch_id: int) -> None:
+    """Publish a sending task; when the broker is down, log and carry on: the rows are
+    committed and the sweeper re-dispatches the idle batch once the broker is back."""
+    try:
+        enqueue()
+    except kombu.exceptions.OperationalError as error:
+        logger.warning("Broker unavailable, batch %s left to the sweeper: %s", batch_id, error)
 
 
 def parallel_chains() -> int:
@@ -32,7 +45,11 @@ def dispatch_batch(*, batch_id: int, chains: int | None = None) -> None:
     from delivery.tasks import send_batch_messages
 
     for _ in range(chains or parallel_chains()):
-        transaction.on_commit(lambda: send_batch_messages.delay(batch_id))
+        transaction.on_commit(
+            lambda: _enqueue_or_leave_to_sweeper(
+                lambda: send_batch_messages.delay(batch_id), batch_id
+            )
+        )
 
 
 # A batch that takes messages one at a time (the API) gets one sending task per window,
@@ -56,7 +73,7 @@ def dispatch_trickle(*, batch_id: int, send_at: datetime | None = None) -> None:
         if _claim_trickle_window(batch_id):
             send_batch_messages.apply_async((batch_id,), countdown=TRICKLE_WINDOW_SECONDS * 1.5)
 
-    transaction.on_commit(enqueue)
+    transaction.on_commit(lambda: _enqueue_or_leave_to_sweeper(enqueue, batch_id))
 
 
 # When this process last claimed each batch's window: within it, no need to ask Redis.

@@ -111,10 +111,18 @@ class _BatchSender:
         queue: asyncio.Queue[ClaimedMessage | None] = asyncio.Queue(maxsize=self.chunk_size)
         flusher = asyncio.create_task(self._flush_periodically())
         watcher = asyncio.create_task(self._watch_new_blocks())
+        senders = [asyncio.create_task(self._sender(queue)) for _ in range(self.concurrency)]
+        producer = asyncio.create_task(self._produce(queue))
         try:
-            senders = [asyncio.create_task(self._sender(queue)) for _ in range(self.concurrency)]
-            await self._produce(queue)
-            await asyncio.gather(*senders)
+            await asyncio.gather(producer, *senders)
+        except BaseException:
+            # A sender died (Redis gone under the rate limiter...): stop the rest, or the
+            # producer would wait for ever on a full queue and hold the worker's slot.
+            # Claimed messages not sent stay "sending" and are reconciled, never resent.
+            for task in (producer, *senders):
+                task.cancel()
+            await asyncio.gather(producer, *senders, return_exceptions=True)
+            raise
         finally:
             # Stop the flusher by asking, never by cancelling: a cancelled write still
             # waiting for the database thread would be dropped, leaving rows in "sending".

@@ -33,9 +33,21 @@ def _norm(value):
     return value
 
 
+def _unquote_keys(value):
+    """python-hcl2 8 keeps block labels quoted ('"aws_ecs_service"'); older ones do not."""
+    if isinstance(value, dict):
+        return {
+            (k[1:-1] if len(k) >= 2 and k[0] == k[-1] == '"' else k): _unquote_keys(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_unquote_keys(v) for v in value]
+    return value
+
+
 def _load(path: Path) -> dict:
     with path.open() as fh:
-        return hcl2.load(fh)
+        return _unquote_keys(hcl2.load(fh))
 
 
 def _blocks(doc: dict, kind: str, type_: str) -> dict[str, dict]:
