@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import kombu.pools
 import psycopg
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
@@ -119,10 +120,10 @@ class PrivateRedis:
 def _rewire_celery(url: str) -> None:
     from smsadmin.celery import app
 
-    if app._pool is not None:
-        with contextlib.suppress(Exception):
-            app._pool.force_close_all()
-        app._pool = None
+    # kombu keeps one pool per broker URL in a global registry: close them all and empty
+    # it, or a later test would be handed the closed pool of a URL it uses again.
+    kombu.pools.reset()
+    app._pool = None
     app.amqp._producer_pool = None
     app.conf.broker_url = url
 
