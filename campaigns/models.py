@@ -14,6 +14,7 @@ from django.utils import timezone
 from campaigns.templating import MEMBER_COLUMNS, TemplateError, parse_template
 from delivery.quiet_hours import default_window, parse_window
 from delivery.segments import gsm_replacement
+from members.models import staff_reference
 
 
 def default_sender() -> str:
@@ -159,23 +160,9 @@ class Campaign(models.Model):
         db_index=True,
         editable=False,
     )
-    submitted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        editable=False,
-    )
+    submitted_by = staff_reference()
     submitted_at = models.DateTimeField(null=True, blank=True, editable=False)
-    reviewed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        editable=False,
-    )
+    reviewed_by = staff_reference()
     reviewed_at = models.DateTimeField(null=True, blank=True, editable=False)
     review_comment = models.TextField(blank=True, editable=False)
 

@@ -10,6 +10,19 @@ from django.utils import timezone as django_timezone
 PHONE_MAX_LENGTH = 16  # E.164: "+" and at most 15 digits
 
 
+def staff_reference() -> models.ForeignKey:
+    """Who on staff did something (approved, lifted, edited...): kept as a record, not
+    editable, and emptied rather than blocking when that user is deleted."""
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+
+
 class MemberQuerySet(models.QuerySet["Member"]):
     def with_contact_flags(self) -> MemberQuerySet:
         """Annotate ``is_opted_out`` and ``is_suppressed`` (one indexed lookup each)."""
@@ -144,23 +157,9 @@ class ContactBlock(models.Model):
 
     phone = models.CharField(max_length=PHONE_MAX_LENGTH)
     created_at = models.DateTimeField(default=django_timezone.now, db_index=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        editable=False,
-    )
+    created_by = staff_reference()
     lifted_at = models.DateTimeField(null=True, blank=True, editable=False)
-    lifted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        editable=False,
-    )
+    lifted_by = staff_reference()
     lifted_reason = models.CharField(max_length=255, blank=True, editable=False)
 
     objects = ContactBlockQuerySet.as_manager()

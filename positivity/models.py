@@ -9,6 +9,7 @@ from django.db import models
 from django.utils import timezone
 
 from delivery.models import Batch
+from members.models import staff_reference
 
 
 class DailyMessage(models.Model):
@@ -35,23 +36,9 @@ class DailyMessage(models.Model):
     attempts = models.JSONField(default=list, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     edited_at = models.DateTimeField(null=True, blank=True, editable=False)
-    edited_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        editable=False,
-    )
+    edited_by = staff_reference()
     approved_at = models.DateTimeField(null=True, blank=True, editable=False)
-    approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        editable=False,
-    )
+    approved_by = staff_reference()
     batch = models.OneToOneField(
         Batch,
         null=True,
