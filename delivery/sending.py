@@ -143,20 +143,21 @@ class _BatchSender:
         return await loop.run_in_executor(self._database, lambda: function(*args, **kwargs))
 
     async def _produce(self, queue: asyncio.Queue[ClaimedMessage | None]) -> None:
-        try:
-            while self.summary.claimed < self.max_messages:
-                limit = min(self.chunk_size, self.max_messages - self.summary.claimed)
-                claimed = await self._in_database(
-                    claim_due_messages, batch_id=self.batch_id, limit=limit
-                )
-                if not claimed:
-                    break
-                self.summary.claimed += len(claimed)
-                for message in claimed:
-                    await queue.put(message)
-        finally:
-            for _ in range(self.concurrency):
-                await queue.put(None)
+        while self.summary.claimed < self.max_messages:
+            limit = min(self.chunk_size, self.max_messages - self.summary.claimed)
+            claimed = await self._in_database(
+                claim_due_messages, batch_id=self.batch_id, limit=limit
+            )
+            if not claimed:
+                break
+            self.summary.claimed += len(claimed)
+            for message in claimed:
+                await queue.put(message)
+        # The senders stop on these. Not in a ``finally``: when the producer fails or is
+        # cancelled (a sender died), run() cancels the senders, and waiting here for room
+        # in a queue nobody reads any more would hang the task until its time limit.
+        for _ in range(self.concurrency):
+            await queue.put(None)
 
     async def _sender(self, queue: asyncio.Queue[ClaimedMessage | None]) -> None:
         while (message := await queue.get()) is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from delivery.models import Attempt, Message
@@ -185,3 +187,54 @@ def test_a_stop_that_arrives_after_the_claim_still_stops_the_message(fake_twilio
     stopper.refresh_from_db()
     assert (stopper.status, stopper.canceled_at is not None) == (Status.CANCELED, True)
     assert (summary.claimed, summary.accepted, summary.skipped) == (4, 3, 1)
+
+
+def test_when_redis_fails_under_the_rate_limiter_the_round_ends_with_the_error(
+    fake_twilio, settings
+):
+    """Every sender dies on the limiter while the producer waits on a full queue: the
+    round must still end (with the error), so the worker can take its next task."""
+    import socket
+    import threading
+    import time
+
+    import redis
+
+    # A "Redis" that takes each connection, says nothing for a moment and hangs up: by the
+    # time the limiter gives up, the producer has filled the queue.
+    listener = socket.create_server(("127.0.0.1", 0))
+    settings.REDIS_URL = f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+
+    def hang_up_slowly() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                peer, _ = listener.accept()
+                threading.Timer(0.3, peer.close).start()
+
+    threading.Thread(target=hang_up_slowly, daemon=True).start()
+    batch = BatchFactory()
+    MessageFactory.create_batch(40, batch=batch)
+    outcome: list[object] = []
+
+    def send() -> None:
+        try:
+            outcome.append(send_due_messages(batch_id=batch.pk, max_messages=1000))
+        except Exception as error:
+            outcome.append(error)
+
+    round_ = threading.Thread(target=send, daemon=True)
+    started = time.monotonic()
+    round_.start()
+    round_.join(timeout=60)
+    listener.close()
+
+    assert not round_.is_alive(), (
+        f"the round hung after Redis failed ({time.monotonic() - started:.0f} s)"
+    )
+    assert isinstance(outcome[0], redis.ConnectionError), outcome
+    assert creations(fake_twilio) == []
+    # What was claimed stays "sending", to be reconciled after the lease; the rest waits.
+    assert set(Message.objects.values_list("status", flat=True)) == {
+        Status.SENDING,
+        Status.PENDING,
+    }

@@ -10,7 +10,6 @@ stopped, flushed or purged); the PostgreSQL outage is made on the test database 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import random
 import time
@@ -146,7 +145,7 @@ def test_redis_down_30s_and_the_api_still_answers_202(chaos, client):
     campaign = chaos.campaign()
     answers = []
     with Workers(chaos.tmp, chaos.environment) as workers:
-        stuck = workers.start()
+        workers.start()
         assert launch_campaign(campaign_id=campaign.pk)
         _until_sent(chaos, 500, "sending to start")
         chaos.redis.stop()
@@ -166,29 +165,8 @@ def test_redis_down_30s_and_the_api_still_answers_202(chaos, client):
         )
         chaos.redis.start()  # same port, empty: what a restarted Redis without AOF holds
         fault_ended = timezone.now()
-        before = chaos.accepted()
-        reconnected_at = []
-
-        def resumed_or_stuck() -> bool:
-            if chaos.accepted() > before:
-                return True
-            # Celery's reconnect backoff grows 2 s a try: wait for the worker to be back on
-            # the broker, then give it time to pick the sweeper's tasks up.
-            if not reconnected_at and stuck.log().count("Connected to redis") >= 2:
-                reconnected_at.append(time.monotonic())
-            return bool(reconnected_at) and time.monotonic() - reconnected_at[0] > 8
-
-        with contextlib.suppress(AssertionError):
-            drive(resumed_or_stuck, timeout=45, what="sending to resume")
-        if chaos.accepted() == before:
-            # KNOWN BUG (delivery/sending.py, Sending.run): when Redis fails, every sender
-            # coroutine dies on the rate limiter and _produce() blocks for ever on its full
-            # queue, so the task never ends and holds its pool slot until the task time
-            # limit (30 min): nothing is sent after Redis returns. Until it is fixed, the
-            # scenario restarts the stuck worker, as an operator would, and says so.
-            chaos.result.notes.append("BUG: worker stuck after the outage, restarted")
-            stuck.kill()
-            workers.start(purge=False)
+        # No restart: the worker that was sending when Redis went away must carry on by
+        # itself (its round ends with the error; the sweeper re-enqueues what is left).
         drive(nothing_left_to_send, timeout=120, what="recovery after the Redis outage")
     campaign.refresh_from_db()
     chaos.result.notes.append(f"API answers during outage {[code for code, _ in answers]}")
