@@ -27,7 +27,7 @@ from members.importing.jobs import confirm_import_job, sample_accepted_rows, sta
 from members.models import Event, ImportJob
 
 Status = ImportJob.Status
-RUNNING_STATUSES = {Status.UPLOADED, Status.VALIDATING, Status.IMPORTING}
+RUNNING_STATUSES = {Status.UPLOADED, Status.VALIDATING, Status.QUEUED, Status.IMPORTING}
 EVENTS_OFFERED = 200
 
 

@@ -243,7 +243,7 @@ class Suppression(ContactBlock):
 class ImportJob(models.Model):
     """One CSV upload from the admin: validated first (a preview), then imported on confirm.
 
-    ``uploaded → validating → validated → importing → done``; ``failed`` when the file
+    ``uploaded → validating → validated → queued → importing → done``; ``failed`` when the file
     cannot be read at all. Row-level problems never fail the job: they are counted and
     written to ``error_report``.
     """
@@ -252,6 +252,7 @@ class ImportJob(models.Model):
         UPLOADED = "uploaded", "Uploaded"
         VALIDATING = "validating", "Checking rows"
         VALIDATED = "validated", "Ready to import"
+        QUEUED = "queued", "Waiting for a worker"
         IMPORTING = "importing", "Importing"
         DONE = "done", "Imported"
         FAILED = "failed", "Failed"

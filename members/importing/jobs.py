@@ -1,6 +1,6 @@
 """The admin's import jobs: upload, validate the file (the preview), confirm, import.
 
-``uploaded → validating → validated → importing → done`` (``failed`` when the file
+``uploaded → validating → validated → queued → importing → done`` (``failed`` when the file
 cannot be read at all); see :class:`members.models.ImportJob`. Each step claims the job
 with a conditional UPDATE, so a repeated or concurrent task does nothing twice.
 """
@@ -60,11 +60,18 @@ def start_import_job(
 
 
 def confirm_import_job(*, job: ImportJob) -> bool:
-    """Queue the real import of a validated job; False (and nothing queued) otherwise."""
+    """Queue the real import of a validated job; False (and nothing queued) otherwise.
+
+    The job is ``queued`` from here until a worker claims it, so its page follows it
+    (and a second confirmation does nothing) even before the worker starts.
+    """
     from members.tasks import run_import_job as run_import_job_task  # see start_import_job
 
-    if job.status != Status.VALIDATED:
+    if not ImportJob.objects.filter(pk=job.pk, status=Status.VALIDATED).update(
+        status=Status.QUEUED
+    ):
         return False
+    job.status = Status.QUEUED
     transaction.on_commit(partial(run_import_job_task.delay, job.pk))
     return True
 
@@ -84,11 +91,11 @@ def preview_import_job(*, job: ImportJob) -> ImportSummary | None:
 
 
 def run_import_job(*, job: ImportJob) -> ImportSummary | None:
-    """Import a validated job's file. Only one caller ever runs it: returns None for the
-    others (and for a job that is not ``validated``)."""
-    claimed = ImportJob.objects.filter(pk=job.pk, status=Status.VALIDATED).update(
-        status=Status.IMPORTING, bytes_read=0, rows_read=0
-    )
+    """Import a confirmed (or validated) job's file. Only one caller ever runs it: returns
+    None for the others (and for a job that is not ``queued`` or ``validated``)."""
+    claimed = ImportJob.objects.filter(
+        pk=job.pk, status__in=[Status.QUEUED, Status.VALIDATED]
+    ).update(status=Status.IMPORTING, bytes_read=0, rows_read=0)
     if not claimed:
         return None
     return _process(job, dry_run=False, running=Status.IMPORTING, finished=Status.DONE)

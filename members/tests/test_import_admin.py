@@ -114,6 +114,18 @@ def test_social_manager_uploads_previews_confirms_and_the_import_is_done(
         confirmed = manager_client.post(job_url("confirm", job))
     assert confirmed.url == job_url("change", job)
     assert queued["run"] == [job.pk]
+    # Until a worker takes it, the page follows a job that waits, and it cannot be
+    # confirmed twice.
+    job.refresh_from_db()
+    assert job.status == Status.QUEUED
+    waiting = manager_client.get(job_url("change", job))
+    assert (waiting.context["is_running"], waiting.context["can_confirm"]) == (True, False)
+    assert manager_client.get(job_url("status", job)).json()["status_label"] == (
+        "Waiting for a worker"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        manager_client.post(job_url("confirm", job))
+    assert queued["run"] == [job.pk]
 
     tasks.run_import_job(job.pk)
 
