@@ -91,8 +91,21 @@ ensure_deploy_tools() {
     apt_install "${missing[@]}"
 }
 
+# The admin's browser journey (tests/browser) drives Debian's chromium through Playwright:
+# Playwright's own browser download does not work here.
+ensure_browser() {
+    [ -x /usr/bin/chromium ] && return 0
+    if [ "$(id -u)" != 0 ]; then
+        log "chromium missing and not root: the browser tests (tests/browser) need it"
+        return 0
+    fi
+    # Its fonts, not the printer and desktop tools it recommends too.
+    apt_install --no-install-recommends chromium fonts-liberation
+}
+
 ensure_postgres
 ensure_redis
 ensure_deploy_tools
+ensure_browser
 ensure_monitoring_tools
-log "PostgreSQL and Redis answer on 127.0.0.1; the check tools are installed"
+log "PostgreSQL and Redis answer on 127.0.0.1; the check tools and chromium are installed"
