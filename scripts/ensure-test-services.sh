@@ -20,15 +20,23 @@ wait_for() { # name host port
     return 1
 }
 
+# Root, or a user with password-less sudo (GitHub's runners), may install packages.
+can_install() {
+    [ "$(id -u)" = 0 ] || sudo -n true 2>/dev/null
+}
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi
+}
+
 apt_install() {
-    if [ "$(id -u)" != 0 ]; then
+    if ! can_install; then
         log "$* missing and not root: install it, or start it on its default port"
         exit 1
     fi
     log "installing $* with apt-get"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq "$@" >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
 ensure_postgres() {
@@ -84,7 +92,7 @@ ensure_deploy_tools() {
     command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
     command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
     [ ${#missing[@]} = 0 ] && return 0
-    if [ "$(id -u)" != 0 ]; then
+    if ! can_install; then
         log "${missing[*]} missing and not root: the deployment tests need them"
         return 0
     fi
@@ -94,8 +102,10 @@ ensure_deploy_tools() {
 # The admin's browser journey (tests/browser) drives Debian's chromium through Playwright:
 # Playwright's own browser download does not work here.
 ensure_browser() {
-    [ -x /usr/bin/chromium ] && return 0
-    if [ "$(id -u)" != 0 ]; then
+    # CHROMIUM_PATH: another Chromium-based browser where Debian's package is not one
+    # (GitHub's Ubuntu runners have Google Chrome; their chromium is a snap).
+    [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] && return 0
+    if ! can_install; then
         log "chromium missing and not root: the browser tests (tests/browser) need it"
         return 0
     fi

@@ -20,7 +20,8 @@ from twilio.request_validator import RequestValidator
 from members.tests.factories import STAFF_PASSWORD
 from smsadmin.testing.celery_worker import WorkerProcess, running_worker
 
-CHROMIUM = Path("/usr/bin/chromium")
+# Debian's chromium; CHROMIUM_PATH names another Chromium-based browser (CI: Google Chrome).
+CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 # Quiet and offline: no first-run pages, updates, sync or QUIC to Google.
 CHROMIUM_ARGS = [
     "--no-sandbox",
