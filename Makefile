@@ -12,6 +12,7 @@ help:
 	@echo "make test   set up and run every check against real PostgreSQL and Redis"
 	@echo "make bench  run the benchmarks in bench/ (not part of the tests)"
 	@echo "make lint   ruff (lint and format check) only"
+	@echo "make audit  pip-audit of the dependencies (part of make test)"
 	@echo "make format apply ruff's formatting and autofixes"
 
 $(BIN)/python:
@@ -46,11 +47,15 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: $(STAMP) $(CHECKOV) services lint
+# Known vulnerabilities in the dependencies (pip-audit; accepted ones in scripts/audit-ignore.txt).
+audit: $(STAMP)
+	scripts/audit-dependencies.sh
+
+test: $(STAMP) $(CHECKOV) services lint audit
 	DJANGO_ENV=test $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest -n 2 --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 bench: $(STAMP) services
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-.PHONY: help install run services lint format test bench
+.PHONY: help install run services lint format audit test bench
