@@ -1,5 +1,6 @@
-"""Shared machinery of the fault-injection scenarios: private Redis, a database outage,
-restartable workers and beats, the sweeper loop, and the invariant with its report.
+"""Shared machinery of the fault-injection scenarios: a private Redis (the private
+PostgreSQL is in ``postgres.py``), restartable workers and beats, the sweeper loop, and
+the invariant with its report.
 
 The small-scale helpers of ``tests/test_campaign_delivery.py`` (the audience, the fake's
 per-phone count, "nothing left to send") are reused from there, not copied.
@@ -22,7 +23,6 @@ from datetime import datetime
 from pathlib import Path
 
 import kombu.pools
-import psycopg
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from django.utils import timezone
@@ -40,8 +40,8 @@ __all__ = [
     "Workers",
     "audience",
     "check_invariant",
-    "database_outage",
     "drive",
+    "free_port",
     "nothing_left_to_send",
     "pointed_at_redis",
     "sent_per_phone",
@@ -148,35 +148,6 @@ def pointed_at_redis(url: str, django_settings) -> Iterator[dict[str, str]]:
         _rewire_celery(previous)
         dispatch._redis.cache_clear()
         auth._redis.cache_clear()
-
-
-# --- a database outage -------------------------------------------------------------
-@contextlib.contextmanager
-def database_outage() -> Iterator[None]:
-    """What a PostgreSQL restart does to the test database: every connection is cut, and
-    new ones are refused until the block ends (ALLOW_CONNECTIONS false, then
-    pg_terminate_backend of every backend, ours included). The shared server itself is
-    never stopped: other engineers' tests use it."""
-    database = connection.settings_dict
-    admin = psycopg.connect(
-        host=database["HOST"],
-        port=database["PORT"],
-        user=database["USER"],
-        password=database["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    )
-    name = database["NAME"]
-    cut = "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s"
-    try:
-        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-        admin.execute(cut, [name])
-        yield
-        admin.execute(cut, [name])
-    finally:
-        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-        admin.close()
-        connection.close()  # our own connection was cut: reconnect on next use
 
 
 # --- workers and beats ----------------------------------------------------------------
