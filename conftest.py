@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
+
+_SESSION_STARTED = time.time()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The fault-injection scenarios' table (tests/chaos), from whichever process ran them."""
+    from tests.chaos.report import format_report, load_results
+
+    results = load_results(since=_SESSION_STARTED)
+    if results:
+        terminalreporter.write_sep("=", "fault injection: every eligible recipient once")
+        terminalreporter.write_line(format_report(results))
 
 
 @pytest.fixture

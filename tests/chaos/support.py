@@ -18,25 +18,22 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import kombu.pools
-from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
 from delivery.models import Message
 from smsadmin.testing.celery_worker import BASE_DIR, running_worker, worker_environment
+from tests.chaos.report import ScenarioResult
 from tests.test_campaign_delivery import audience, nothing_left_to_send, sent_per_phone
 
 __all__ = [
-    "REPORT",
     "Beat",
     "PrivateRedis",
-    "ScenarioResult",
     "Workers",
     "audience",
     "check_invariant",
@@ -297,20 +294,6 @@ def text_us(client, auth_token: str, public_url: str, fields: dict[str, str]) ->
 
 
 # --- the invariant -----------------------------------------------------------------------
-@dataclass
-class ScenarioResult:
-    name: str
-    messages: int = 0
-    duplicates: int = 0
-    losses: int = 0
-    recover_seconds: float | None = None
-    wall_seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
-
-
-REPORT: list[ScenarioResult] = []
-
-
 def check_invariant(
     result: ScenarioResult,
     fake,
@@ -374,8 +357,6 @@ def check_invariant(
     if fault_ended_at is not None and last is not None:
         result.recover_seconds = max(0.0, (last.accepted_at - fault_ended_at).total_seconds())
     result.notes.append(f"rows {dict(statuses)}")
-    REPORT.append(result)
-
     assert result.duplicates == 0, per_phone.most_common(5)
     assert result.losses == 0, [phone for phone in must_get if per_phone[phone] == 0][:10]
     assert not after_stop, f"sent after the opt-out: {after_stop[:10]}"
@@ -400,31 +381,6 @@ def check_invariant(
         )
         assert extra == extra_expected
     return result
-
-
-def format_report(results: list[ScenarioResult]) -> str:
-    header = (
-        f"{'scenario':<34} {'messages':>8} {'dupes':>6} {'losses':>6} {'recover s':>10} "
-        f"{'wall s':>7}"
-    )
-    lines = [header, "-" * len(header)]
-    for r in results:
-        recover = "-" if r.recover_seconds is None else f"{r.recover_seconds:.1f}"
-        lines.append(
-            f"{r.name:<34} {r.messages:>8} {r.duplicates:>6} {r.losses:>6} {recover:>10} "
-            f"{r.wall_seconds:>7.1f}"
-        )
-    for r in results:
-        lines.append(f"  {r.name}: " + "; ".join(r.notes))
-    return "\n".join(lines)
-
-
-def write_report(results: list[ScenarioResult]) -> str:
-    text = format_report(results)
-    target = Path(settings.BASE_DIR) / "var" / "chaos-report.txt"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text + "\n")
-    return text
 
 
 def now() -> datetime:

@@ -1,11 +1,12 @@
 """Fault injection at campaign scale: 2,000 recipients through real Celery workers and the
 real twilio SDK to the fake Twilio, while a worker is SIGKILLed, Redis or PostgreSQL goes
 away, Twilio misbehaves, two beats race, or members text STOP. Each scenario ends with the
-invariant (see ``support.check_invariant``) and adds a line to the report printed at the
-end (``-s``) and written to ``var/chaos-report.txt``.
+invariant (see ``support.check_invariant``) and saves its line of the report, which the
+test run prints at its end (the root conftest's terminal summary), under
+``var/test-artifacts/chaos/``.
 
 Every scenario uses a private Redis on a free port (the shared one on 6379 is never
-stopped, flushed or purged); the PostgreSQL outage is made on the test database only.
+stopped, flushed or purged), and the PostgreSQL restart a private server (``postgres.py``).
 """
 
 from __future__ import annotations
@@ -30,11 +31,10 @@ from delivery.models import Batch, Message
 from members.models import OptOut
 from members.tests.factories import us_mobile
 from tests.chaos.postgres import PrivatePostgres, pointed_at_database
+from tests.chaos.report import ScenarioResult, save_result
 from tests.chaos.support import (
-    REPORT,
     Beat,
     PrivateRedis,
-    ScenarioResult,
     Workers,
     audience,
     check_invariant,
@@ -43,7 +43,6 @@ from tests.chaos.support import (
     nothing_left_to_send,
     pointed_at_redis,
     text_us,
-    write_report,
 )
 from tests.test_campaign_delivery import worker_environment  # noqa: F401 - a fixture
 
@@ -74,13 +73,6 @@ class Chaos:
         return sum(1 for r in self.fake.requests if r.method == "POST" and r.status == 201)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def report():
-    yield
-    if REPORT:
-        print("\n\nCHAOS REPORT\n" + write_report(REPORT))  # noqa: T201
-
-
 @pytest.fixture
 def chaos(request, worker_environment, fake_twilio, settings, tmp_path):  # noqa: F811
     # Status callbacks are covered by tests/test_campaign_delivery.py; off here, the
@@ -105,6 +97,7 @@ def chaos(request, worker_environment, fake_twilio, settings, tmp_path):  # noqa
         started = time.monotonic()
         yield Chaos(fake_twilio, redis_server, environment, tmp_path, result, started)
         result.wall_seconds = time.monotonic() - started
+        save_result(result)
 
 
 def _until_sent(chaos: Chaos, count: int, what: str) -> None:
