@@ -135,6 +135,7 @@ def apply_provider_status(
                 error_code = COALESCE(%s, error_code),
                 error_message = CASE WHEN %s <> '' THEN %s ELSE error_message END
             WHERE provider_sid = %s AND status IN ({placeholders})
+            RETURNING kind
             """,  # noqa: S608 - the column name and placeholders are ours
             [
                 new_status.value,
@@ -147,9 +148,10 @@ def apply_provider_status(
                 *lower,
             ],
         )
-        changed = cursor.rowcount > 0
+        kinds = [kind for (kind,) in cursor.fetchall()]
+    changed = bool(kinds)
     metrics.count_provider_status(
-        provider_sid=provider_sid, status=new_status, changed=changed, error_code=error_code
+        kind=kinds[0] if kinds else None, status=new_status, error_code=error_code
     )
     if changed and new_status in (Status.UNDELIVERED, Status.FAILED):
         apply_failure_rules_on_commit(messages=Message.objects.filter(provider_sid=provider_sid))

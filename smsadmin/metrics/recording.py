@@ -50,16 +50,12 @@ def count_send_records(records: Iterable[SendRecord], *, batch_id: int) -> None:
             definitions.MESSAGES.labels(status=status, kind=kind).inc()
 
 
-def count_provider_status(
-    *, provider_sid: str, status: str, changed: bool, error_code: int | None
-) -> None:
-    """A status report that moved a message forward (repeats and late ones count nothing)."""
-    if not changed:
+def count_provider_status(*, kind: str | None, status: str, error_code: int | None) -> None:
+    """A status report that moved a message of this kind forward (``kind`` None: it moved
+    nothing, a repeat or a late one, and counts nothing)."""
+    if kind is None:
         return
-    from delivery.models import Message
-
-    kind = Message.objects.filter(provider_sid=provider_sid).values_list("kind", flat=True).first()
-    definitions.MESSAGES.labels(status=str(status), kind=kind or "unknown").inc()
+    definitions.MESSAGES.labels(status=str(status), kind=kind).inc()
     if error_code is not None and status in ("failed", "undelivered"):
         definitions.PROVIDER_ERRORS.labels(code=str(error_code)).inc()
 
