@@ -7,10 +7,12 @@ through :func:`normalize`, so a member typed as ``(415) 555-2671`` and texting u
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import phonenumbers
-from phonenumbers import PhoneNumberType, ValidationResult
+from phonenumbers import PhoneMetadata, PhoneNumberType, ValidationResult, phonenumberutil
 from phonenumbers import timezone as phone_timezone
 from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
@@ -25,6 +27,32 @@ _REFUSED_TYPES = {
 }
 _UNKNOWN_ZONE = "Etc/Unknown"
 _CLUTTER = str.maketrans("", "", " \t\u00a0-.()/")
+# Imports repeat numbers, and their junk ("n/a", "call me"): each (text, region) is worked
+# out once per process, a bounded number of them kept.
+NORMALIZED_CACHE_SIZE = 16_384
+CACHED_TEXT_MAX_LENGTH = 64  # a cell of junk may be long: never keep such text
+# The way most US numbers are written: (415) 555-2671, 415-555-2671, 415.555.2671,
+# +1 415 555 2671, 14155552671... phonenumbers.parse reads every text of this shape with
+# the region US as +1 and its ten digits, nothing else (the area code cannot start with 0
+# or 1, so no national prefix or leading zero is involved; there is no extension), and
+# the test suite holds the two to it. Reading them here saves most of the parsing time.
+_PLAIN_US_NUMBER = re.compile(
+    r"(?:\+?1[ .-]?)?(?:\(([2-9][0-9]{2})\) ?|([2-9][0-9]{2})[ .-]?)([0-9]{3})[ .-]?([0-9]{4})",
+    re.ASCII,
+)
+
+# phonenumbers types a +1 number twice: once to find its region (US is the first region of
+# +1 and has no leading digits, so a number with a US type is a US number), then for the
+# type itself. Where its helper is there and US comes first, a US type is the answer at
+# once; otherwise (or for any other type) phonenumbers.number_type() decides.
+_US_METADATA = PhoneMetadata.metadata_for_region("US")
+_TYPE_UNDER = getattr(phonenumberutil, "_number_type_helper", None)
+_US_FIRST_FOR_PLUS_ONE = (
+    _TYPE_UNDER is not None
+    and _US_METADATA is not None
+    and _US_METADATA.leading_digits is None
+    and phonenumberutil.COUNTRY_CODE_TO_REGION_CODE.get(1, ("",))[0] == "US"
+)
 
 
 class InvalidPhoneNumber(ValueError):
@@ -53,13 +81,32 @@ def normalize(raw: str | None, *, region: str) -> NormalizedPhone:
     if not text:
         raise InvalidPhoneNumber("empty", "No phone number.")
     region = region.upper()
+    if len(text) > CACHED_TEXT_MAX_LENGTH:
+        return _normalize_text(text, region)
+    result = _normalized(text, region)
+    if isinstance(result, NormalizedPhone):
+        return result
+    raise InvalidPhoneNumber(*result)
+
+
+@lru_cache(maxsize=NORMALIZED_CACHE_SIZE)
+def _normalized(text: str, region: str) -> NormalizedPhone | tuple[str, str]:
+    """The number, or the code and message of the reason it is refused (an exception
+    object is not kept: raised again, it would carry its old traceback)."""
     try:
-        number = phonenumbers.parse(text, region)
+        return _normalize_text(text, region)
+    except InvalidPhoneNumber as error:
+        return error.code, error.message
+
+
+def _normalize_text(text: str, region: str) -> NormalizedPhone:
+    try:
+        number = _parse(text, region)
     except phonenumbers.NumberParseException as error:
         number = _retry_as_international(text)
         if number is None:
             raise _parse_error(error, region) from None
-    number_type = phonenumbers.number_type(number)
+    number_type = _number_type(number)
     if number_type == PhoneNumberType.UNKNOWN:
         retried = _retry_as_international(text)
         if retried is None:
@@ -90,6 +137,26 @@ def _clean(raw: str | None) -> str:
     if text.lower().startswith("tel:"):
         text = text[4:]
     return text.strip()
+
+
+def _parse(text: str, region: str) -> phonenumbers.PhoneNumber:
+    """``phonenumbers.parse(text, region)``, quicker for the common US shapes."""
+    if region == "US" and (match := _PLAIN_US_NUMBER.fullmatch(text)):
+        area_code = match[1] or match[2]
+        return phonenumbers.PhoneNumber(
+            country_code=1, national_number=int(area_code + match[3] + match[4])
+        )
+    return phonenumbers.parse(text, region)
+
+
+def _number_type(number: phonenumbers.PhoneNumber) -> int:
+    """``phonenumbers.number_type(number)``, typing a US number once instead of twice."""
+    if _US_FIRST_FOR_PLUS_ONE and number.country_code == 1:
+        national = phonenumbers.national_significant_number(number)
+        number_type = _TYPE_UNDER(national, _US_METADATA)  # type: ignore[misc]
+        if number_type != PhoneNumberType.UNKNOWN:
+            return number_type
+    return phonenumbers.number_type(number)
 
 
 def _retry_as_international(text: str) -> phonenumbers.PhoneNumber | None:
@@ -164,6 +231,25 @@ def _timezones(number: phonenumbers.PhoneNumber, number_type: int, e164: str) ->
         digits = e164[1:]
     else:
         digits = str(number.country_code)
+    # No known prefix is longer than the longest one that starts with the same digit:
+    # the digits after it never change the answer, and numbers sharing the rest share it.
+    return _zones_of_prefix(digits[: _LONGEST_ZONE_PREFIX.get(digits[:1], 0)])
+
+
+def _longest_zone_prefixes() -> dict[str, int]:
+    """The length of the longest prefix of the zone table, by first digit."""
+    longest: dict[str, int] = {}
+    for prefix in TIMEZONE_DATA:
+        longest[prefix[:1]] = max(len(prefix), longest.get(prefix[:1], 0))
+    return longest
+
+
+_LONGEST_ZONE_PREFIX = _longest_zone_prefixes()
+ZONE_PREFIXES_KEPT = 32_768
+
+
+@lru_cache(maxsize=ZONE_PREFIXES_KEPT)
+def _zones_of_prefix(digits: str) -> tuple[str, ...]:
     for length in range(min(len(digits), TIMEZONE_LONGEST_PREFIX), 0, -1):
         zones = TIMEZONE_DATA.get(digits[:length])
         if zones is not None:

@@ -193,10 +193,13 @@ class PostgresWriter:
             )"""  # noqa: S608 - see SQL_IDENTIFIERS_NOTE
             registered_count = "(SELECT count(*) FROM registered)"
             parameters["event_id"] = event.pk
+        # The byte order ("C") sorts phones several times faster than the database's
+        # collation, and finds the same duplicates: text is equal only when its bytes are.
         self._cursor.execute(
             f"""
             WITH latest AS (
-                SELECT DISTINCT ON (phone) * FROM {self.staging_table} ORDER BY phone, line DESC
+                SELECT DISTINCT ON (phone COLLATE "C") * FROM {self.staging_table}
+                ORDER BY phone COLLATE "C", line DESC
             ),
             merged AS (
                 SELECT
