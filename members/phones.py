@@ -7,9 +7,11 @@ through :func:`normalize`, so a member typed as ``(415) 555-2671`` and texting u
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
+from pathlib import Path
 
 import phonenumbers
 from phonenumbers import PhoneMetadata, PhoneNumberType, ValidationResult, phonenumberutil
@@ -213,14 +215,28 @@ def _invalid_number_error(number: phonenumbers.PhoneNumber) -> InvalidPhoneNumbe
 
 
 def _country_name(region: str) -> str:
-    # Imported here: the locale data is large, and only an invalid number needs it.
-    from phonenumbers.geodata.locale import LOCALE_DATA
-
-    names = LOCALE_DATA.get(region, {})
+    names = _country_names().get(region, {})
     name = names.get("en", "")
     if name.startswith("*"):  # the data's alias: "same as in that language"
         name = names.get(name[1:], "")
     return name or region
+
+
+@cache
+def _country_names() -> dict[str, dict[str, str]]:
+    """phonenumbers' country names (2 MB), loaded on the first invalid number.
+
+    ``import phonenumbers.geodata.locale`` would first run the package's ``__init__``,
+    which loads every prefix's place names: 100 MB more in each import process, for one
+    country's name. The module alone needs only ``phonenumbers.util``.
+    """
+    path = Path(phonenumbers.__file__).parent / "geodata" / "locale.py"
+    spec = importlib.util.spec_from_file_location("phonenumbers.geodata.locale", path)
+    if spec is None or spec.loader is None:
+        return {}
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.LOCALE_DATA
 
 
 def _timezones(number: phonenumbers.PhoneNumber, number_type: int, e164: str) -> tuple[str, ...]:

@@ -122,3 +122,24 @@ def test_unknown_zone_is_never_reported():
 def test_zones_of_a_stored_number_match_the_normaliser():
     assert timezones_for_phone("+14155552671") == ("America/Los_Angeles",)
     assert timezones_for_phone("+447911123456") == normalize("07911 123456", region="GB").timezones
+
+
+def test_naming_the_country_of_an_invalid_number_leaves_the_place_names_unloaded():
+    """phonenumbers' place names are 100 MB in every import process: a country's name
+    needs only its (small) locale table."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from members.phones import InvalidPhoneNumber, normalize\n"
+        "try:\n"
+        "    normalize('555-1234', region='US')\n"
+        "except InvalidPhoneNumber as error:\n"
+        "    print(error.message)\n"
+        "print(sorted(name for name in sys.modules if name.startswith('phonenumbers.geodata')))\n"
+    )
+    result = subprocess.run(  # noqa: S603 - our own interpreter and code
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.splitlines() == ["Not a valid phone number in United States.", "[]"]
