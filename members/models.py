@@ -276,6 +276,9 @@ class ImportJob(models.Model):
     )
     created_at = models.DateTimeField(default=django_timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When the job was last queued, claimed or touched by its worker: beat queues a job
+    # again once this is older than IMPORT_STALE_SECONDS (members.importing.recovery).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import shared_task
 
-from members.importing import jobs
+from members.importing import jobs, recovery
 from members.importing.services import ImportSummary
 from members.models import ImportJob
 
@@ -27,6 +27,12 @@ def run_import_job(job_id: int) -> dict[str, Any]:
     if job is None:
         return {"job": job_id, "status": "missing"}
     return _result(job, jobs.run_import_job(job=job))
+
+
+@shared_task(name="members.resume_stale_import_jobs")
+def resume_stale_import_jobs() -> list[int]:
+    """Queue again the imports whose worker vanished (beat, every minute)."""
+    return recovery.resume_stale_import_jobs()
 
 
 def _result(job: ImportJob, summary: ImportSummary | None) -> dict[str, Any]:

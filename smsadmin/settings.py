@@ -279,6 +279,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # --- Member import --------------------------------------------------------------------
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=100 * 1024 * 1024)
 IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=1_000_000)
+# A job whose worker gave no sign of life for this long (it died, or its task message was
+# lost) is queued again by beat; a live import touches its job every 30 s.
+IMPORT_STALE_SECONDS = env.int("IMPORT_STALE_SECONDS", default=300)
 
 
 # --- Sending texts --------------------------------------------------------------------
@@ -540,6 +543,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "launch-due-campaigns": {"task": "campaigns.launch_due_campaigns", "schedule": 15.0},
     "finish-sent-campaigns": {"task": "campaigns.finish_sent_campaigns", "schedule": 15.0},
+    "resume-stale-imports": {"task": "members.resume_stale_import_jobs", "schedule": 60.0},
     "delivery-sweep": {"task": "delivery.sweep", "schedule": 30.0},
     "simulated-statuses": {"task": "delivery.report_simulated_statuses", "schedule": 5.0},
     # Writes today's and tomorrow's daily message when missing (a repeat changes nothing):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -54,6 +55,7 @@ def start_import_job(
         event_slug=event_slug,
         bytes_total=upload.size or 0,
         created_by=created_by,
+        heartbeat_at=timezone.now(),
     )
     transaction.on_commit(partial(validate_import_job.delay, job.pk))
     return job
@@ -68,7 +70,7 @@ def confirm_import_job(*, job: ImportJob) -> bool:
     from members.tasks import run_import_job as run_import_job_task  # see start_import_job
 
     if not ImportJob.objects.filter(pk=job.pk, status=Status.VALIDATED).update(
-        status=Status.QUEUED
+        status=Status.QUEUED, heartbeat_at=timezone.now()
     ):
         return False
     job.status = Status.QUEUED
@@ -84,7 +86,7 @@ def preview_import_job(*, job: ImportJob) -> ImportSummary | None:
     """
     claimed = ImportJob.objects.filter(
         pk=job.pk, status__in=[Status.UPLOADED, Status.VALIDATING, Status.VALIDATED]
-    ).update(status=Status.VALIDATING, bytes_read=0, rows_read=0)
+    ).update(status=Status.VALIDATING, bytes_read=0, rows_read=0, heartbeat_at=timezone.now())
     if not claimed:
         return None
     return _process(job, dry_run=True, running=Status.VALIDATING, finished=Status.VALIDATED)
@@ -95,7 +97,7 @@ def run_import_job(*, job: ImportJob) -> ImportSummary | None:
     None for the others (and for a job that is not ``queued`` or ``validated``)."""
     claimed = ImportJob.objects.filter(
         pk=job.pk, status__in=[Status.QUEUED, Status.VALIDATED]
-    ).update(status=Status.IMPORTING, bytes_read=0, rows_read=0)
+    ).update(status=Status.IMPORTING, bytes_read=0, rows_read=0, heartbeat_at=timezone.now())
     if not claimed:
         return None
     return _process(job, dry_run=False, running=Status.IMPORTING, finished=Status.DONE)
@@ -198,9 +200,15 @@ def _save_error_report(job: ImportJob, report: Any) -> str:
     return job.error_report.name
 
 
+# How often a running job shows it is alive, even in a long phase without progress (the
+# final merge of a big file): well inside IMPORT_STALE_SECONDS.
+HEARTBEAT_SECONDS = 30
+
+
 @contextmanager
 def _progress_recorder(job: ImportJob) -> Iterator[Any]:
-    """A callback that stores progress where the admin's status page can see it now.
+    """A callback that stores progress where the admin's status page can see it now, and
+    (on PostgreSQL) a thread that touches the job's heartbeat while it runs.
 
     On PostgreSQL the import runs in one long transaction (and its connection is busy
     streaming COPY), so progress goes through a second connection, in autocommit.
@@ -210,16 +218,39 @@ def _progress_recorder(job: ImportJob) -> Iterator[Any]:
         side_connection = connections.create_connection(DEFAULT_DB_ALIAS)
     recorder = side_connection or connection
     table = ImportJob._meta.db_table
+    lock = threading.Lock()  # the side connection is shared with the heartbeat thread
 
     def record(progress: ImportProgress) -> None:
-        with recorder.cursor() as cursor:
+        with lock, recorder.cursor() as cursor:
             cursor.execute(
-                f"UPDATE {table} SET bytes_read = %s, rows_read = %s WHERE id = %s",  # noqa: S608
-                [progress.bytes_read, progress.rows_read, job.pk],
+                f"UPDATE {table} SET bytes_read = %s, rows_read = %s, heartbeat_at = %s "  # noqa: S608
+                "WHERE id = %s",
+                [progress.bytes_read, progress.rows_read, timezone.now(), job.pk],
             )
 
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT_SECONDS):
+            try:
+                with lock, recorder.cursor() as cursor:
+                    cursor.execute(
+                        f"UPDATE {table} SET heartbeat_at = %s WHERE id = %s",  # noqa: S608
+                        [timezone.now(), job.pk],
+                    )
+            except Exception:  # a missed beat is no reason to stop the import
+                logger.warning("Could not touch import job %s's heartbeat", job.pk)
+
+    heart = threading.Thread(target=beat, name=f"import-{job.pk}-heartbeat", daemon=True)
+    if side_connection is not None:
+        side_connection.inc_thread_sharing()  # one at a time, under the lock
+        heart.start()
     try:
         yield record
     finally:
+        stop.set()
+        if heart.is_alive():
+            heart.join()
         if side_connection is not None:
+            side_connection.dec_thread_sharing()
             side_connection.close()
