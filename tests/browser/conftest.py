@@ -14,7 +14,7 @@ import pytest
 import requests
 from django.conf import settings as django_settings
 from django.urls import reverse
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 from twilio.request_validator import RequestValidator
 
 from members.tests.factories import STAFF_PASSWORD
@@ -39,27 +39,33 @@ INBOUND_PATH = reverse("delivery:twilio-inbound")
 TIMEOUT_MS = 15_000
 
 
-@pytest.fixture(scope="session")
-def playwright(playwright: Any) -> Iterator[Any]:
-    """Playwright's sync API marks the main thread's event loop as running between calls,
-    so Django would refuse every ORM call of the test (SynchronousOnlyOperation) while
-    Playwright is alive. No coroutine shares the thread with that ORM code: allow it for
-    exactly as long as Playwright runs."""
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    yield playwright
-    if previous is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    """Debian's chromium, driven by Playwright for one test (Playwright's own browser
+    download does not work here).
 
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    """Debian's chromium: Playwright's own browser download does not work here."""
+    Not for the whole session: between its calls, Playwright's sync API leaves its event
+    loop marked as running in the main thread, so every later test in the process that
+    runs a loop of its own (the sender's asyncio.run) would fail. And while it runs,
+    Django would refuse the test's ORM calls (SynchronousOnlyOperation) although no
+    coroutine shares the thread with them: they are allowed for exactly that long.
+    """
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-test-services.sh (as root)")
-    return {**browser_type_launch_args, "executable_path": str(CHROMIUM), "args": CHROMIUM_ARGS}
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                yield launched
+            finally:
+                launched.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture(autouse=True)
