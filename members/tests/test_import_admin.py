@@ -40,15 +40,6 @@ def manager_client() -> Client:
     return client
 
 
-@pytest.fixture
-def queued(monkeypatch) -> dict[str, list[int]]:
-    """Task messages sent (instead of reaching the broker), by task name."""
-    sent: dict[str, list[int]] = {"validate": [], "run": []}
-    monkeypatch.setattr(tasks.validate_import_job, "delay", sent["validate"].append)
-    monkeypatch.setattr(tasks.run_import_job, "delay", sent["run"].append)
-    return sent
-
-
 def job_url(view: str, job: ImportJob) -> str:
     return reverse(f"admin:members_importjob_{view}", args=[job.pk])
 

@@ -7,7 +7,6 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from members import tasks
 from members.importing import jobs
 from members.importing.recovery import resume_stale_import_jobs
 from members.models import ImportJob, Member
@@ -15,15 +14,6 @@ from members.tests.test_import_jobs import make_job
 
 Status = ImportJob.Status
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def queued(monkeypatch) -> dict[str, list[int]]:
-    """Task messages sent (instead of reaching the broker), by task."""
-    sent: dict[str, list[int]] = {"validate": [], "run": []}
-    monkeypatch.setattr(tasks.validate_import_job, "delay", sent["validate"].append)
-    monkeypatch.setattr(tasks.run_import_job, "delay", sent["run"].append)
-    return sent
 
 
 def stale(settings, seconds: int = 1) -> timezone.datetime:
