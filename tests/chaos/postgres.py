@@ -53,6 +53,9 @@ class PrivatePostgres:
         prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         subprocess.run([*prefix, *command], check=check, capture_output=True, timeout=60)  # noqa: S603
 
+    def _pg_ctl(self, *arguments: str, check: bool = True) -> None:
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), *arguments, check=check)
+
     def __enter__(self) -> PrivatePostgres:
         if os.geteuid() == 0:
             shutil.chown(self.folder, "postgres", "postgres")
@@ -67,8 +70,7 @@ class PrivatePostgres:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop",
-                  check=False)  # fmt: skip
+        self._pg_ctl("-m", "immediate", "stop", check=False)
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def _admin_url(self) -> str:
@@ -80,13 +82,12 @@ class PrivatePostgres:
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
             "-c max_connections=200"
         )
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log),
-                  "-o", options, "-w", "-t", "60", "start")  # fmt: skip
+        self._pg_ctl("-l", str(self.log), "-o", options, "-w", "-t", "60", "start")
 
     def restart(self, *, down_seconds: float) -> None:
         """Stop at once (``immediate``: no checkpoint, clients cut, as a crash or a
         killed container), stay down, start again (with crash recovery)."""
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+        self._pg_ctl("-m", "immediate", "stop")
         time.sleep(down_seconds)
         self.start()
 
