@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from delivery.errors import describe_error
 from delivery.models import Message
+from delivery.selectors import status_counts
 from delivery.status import FINAL_STATUSES
 
 Status = Message.Status
@@ -146,23 +147,13 @@ def message_dashboard(*, now: datetime.datetime | None = None) -> MessageDashboa
 
 def batches_percent(batch_ids: Iterable[int]) -> dict[int, int]:
     """How far each batch has got, as ``batch_progress`` counts it, in one GROUP BY."""
-    finished: dict[int, int] = {}
-    total: dict[int, int] = {}
-    rows = (
-        Message.objects.order_by()
-        .filter(batch_id__in=list(batch_ids))
-        .values("batch_id", "status")
-        .annotate(count=Count("id"))
-    )
-    for row in rows:
-        batch_id = row["batch_id"]
-        total[batch_id] = total.get(batch_id, 0) + row["count"]
-        if row["status"] in FINAL_STATUSES:
-            finished[batch_id] = finished.get(batch_id, 0) + row["count"]
-    return {
-        batch_id: int(100 * finished.get(batch_id, 0) / count) if count else 0
-        for batch_id, count in total.items()
-    }
+    percents = {}
+    for batch_id, counts in status_counts(batch_ids).items():
+        total = sum(counts.values())
+        if total:
+            finished = sum(counts[status] for status in FINAL_STATUSES)
+            percents[batch_id] = int(100 * finished / total)
+    return percents
 
 
 def _last_id_before(moment: datetime.datetime) -> int:

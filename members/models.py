@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone as django_timezone
 
-PHONE_MAX_LENGTH = 16  # E.164: "+" and at most 15 digits
+from members.fields import PhoneField
 
 
 def staff_reference() -> models.ForeignKey:
@@ -57,7 +57,7 @@ class Member(models.Model):
 
     # Unique through Meta.constraints: a plain unique index, without the extra LIKE index
     # that unique=True adds on PostgreSQL (phones are matched exactly, never by prefix).
-    phone = models.CharField(max_length=PHONE_MAX_LENGTH)
+    phone = PhoneField()
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
     email = models.EmailField(blank=True)
@@ -155,7 +155,7 @@ class ContactBlockQuerySet(models.QuerySet):
 class ContactBlock(models.Model):
     """A phone we must not text, until lifted. Lifted rows stay as history."""
 
-    phone = models.CharField(max_length=PHONE_MAX_LENGTH)
+    phone = PhoneField()
     created_at = models.DateTimeField(default=django_timezone.now, db_index=True)
     created_by = staff_reference()
     lifted_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -302,9 +302,7 @@ class StaffProfile(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_profile"
     )
-    phone = models.CharField(
-        max_length=PHONE_MAX_LENGTH, blank=True, help_text="Test messages are sent here."
-    )
+    phone = PhoneField(blank=True, help_text="Test messages are sent here.")
 
     def __str__(self) -> str:
         return f"Profile of {self.user}"

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from delivery.models import Message
-from delivery.selectors import batch_progress
+from delivery.selectors import batch_progress, status_counts
 from delivery.tests.factories import BatchFactory, MessageFactory
 
 pytestmark = pytest.mark.django_db
@@ -48,3 +48,25 @@ def test_progress_counts_each_status_and_groups_failures_by_code():
 def test_an_empty_batch_has_no_rate_and_no_progress():
     progress = batch_progress(BatchFactory())
     assert (progress.total, progress.percent, progress.delivery_rate) == (0, 0, None)
+
+
+def test_status_counts_give_every_status_of_each_batch_pending_included():
+    first, second, untouched = BatchFactory(), BatchFactory(), BatchFactory()
+    for batch, status in [
+        (first, Status.PENDING),
+        (first, Status.PENDING),
+        (first, Status.SENDING),
+        (first, Status.DELIVERED),
+        (second, Status.FAILED),
+    ]:
+        MessageFactory(batch=batch, status=status)
+    MessageFactory(status=Status.PENDING)  # a batch not asked about
+
+    counts = status_counts([first.pk, second.pk, untouched.pk])
+
+    zeros = dict.fromkeys(Status.values, 0)
+    assert counts == {
+        first.pk: {**zeros, Status.PENDING: 2, Status.SENDING: 1, Status.DELIVERED: 1},
+        second.pk: {**zeros, Status.FAILED: 1},
+        untouched.pk: zeros,
+    }

@@ -69,7 +69,7 @@ class DatabaseCollector(Collector):
 
     def _campaigns(self) -> Iterator[Metric]:
         from campaigns.models import Campaign
-        from delivery.models import Message
+        from delivery.selectors import status_counts
 
         states = GaugeMetricFamily("smsadmin_campaigns", "Campaigns by state.", labels=["state"])
         counts = dict(Campaign.objects.order_by().values_list("state").annotate(count=Count("id")))
@@ -85,15 +85,10 @@ class DatabaseCollector(Collector):
         sending = dict(
             Campaign.objects.in_progress().filter(batch__isnull=False).values_list("batch_id", "pk")
         )
-        if sending:
-            rows = (
-                Message.objects.filter(batch_id__in=list(sending))
-                .order_by()
-                .values_list("batch_id", "status")
-                .annotate(count=Count("id"))
-            )
-            for batch_id, status, count in rows:
-                per_campaign.add_metric([str(sending[batch_id]), status], count)
+        for batch_id, counts in status_counts(sending).items():
+            for status, count in counts.items():
+                if count:
+                    per_campaign.add_metric([str(sending[batch_id]), status], count)
         yield per_campaign
 
     def _heartbeats(self) -> Iterator[Metric]:
