@@ -183,6 +183,13 @@ def _fan_out_in_sql(
         # The audience is sorted by phone (see above); give the sort room to stay in
         # memory. LOCAL: only this transaction, which launch holds open around fan-out.
         cursor.execute(f"SET LOCAL work_mem = '{_SORT_MEMORY}'")
+        # The commit need not wait for the disk to flush the fan-out's write-ahead log
+        # (a sixth of its time at 100,000 rows): nothing is sent before a worker commits
+        # its claim of messages, and that synchronous commit flushes all earlier log,
+        # this one's included. A database crash in between loses the launch whole (the
+        # campaign is back in the state it was launched from, with no messages); it never
+        # half-applies it.
+        cursor.execute("SET LOCAL synchronous_commit = off")
         cursor.execute(sql, params)
         return cursor.rowcount
 
