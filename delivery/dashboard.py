@@ -146,7 +146,7 @@ def message_dashboard(*, now: datetime.datetime | None = None) -> MessageDashboa
 
 
 def batches_percent(batch_ids: Iterable[int]) -> dict[int, int]:
-    """How far each batch has got, as ``batch_progress`` counts it, in one GROUP BY."""
+    """How far each batch has got, as ``batch_progress`` counts it (batches with messages)."""
     percents = {}
     for batch_id, counts in status_counts(batch_ids).items():
         total = sum(counts.values())

@@ -43,7 +43,7 @@ class BatchProgress:
 def status_counts(batch_ids: Iterable[int]) -> dict[int, dict[str, int]]:
     """How many messages each batch has in each status (every status, zeros included).
 
-    Two index-only GROUP BYs: pending rows are counted in ``message_pending_idx`` and the
+    Two indexed GROUP BYs: pending rows are counted in ``message_pending_idx`` and the
     rest in ``message_batch_status_idx``, which leaves pending out (see Message.Meta).
     """
     ids = list(batch_ids)
