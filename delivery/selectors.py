@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Count, Min
+from django.db import connection, transaction
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from delivery.errors import describe_error
@@ -60,6 +61,57 @@ def status_counts(batch_ids: Iterable[int]) -> dict[int, dict[str, int]]:
     ):
         counts[batch_id][status] = count
     return counts
+
+
+PendingRow = tuple[int, datetime, datetime | None]
+
+# Batch to batch through message_pending_idx (batch, id), one probe per batch that has
+# pending messages, then each such batch's first rows by id (the same index, in order).
+_OLDEST_PENDING_SQL = """
+    WITH RECURSIVE batches(batch_id) AS (
+        (SELECT batch_id FROM delivery_message WHERE status = 'pending'
+         ORDER BY batch_id LIMIT 1)
+        UNION ALL
+        SELECT (
+            SELECT m.batch_id FROM delivery_message m
+            WHERE m.status = 'pending' AND m.batch_id > b.batch_id
+            ORDER BY m.batch_id LIMIT 1
+        )
+        FROM batches b WHERE b.batch_id IS NOT NULL
+    )
+    SELECT head.id, head.created_at, head.send_after
+    FROM batches b
+    CROSS JOIN LATERAL (
+        SELECT m.id, m.created_at, m.send_after FROM delivery_message m
+        WHERE m.batch_id = b.batch_id AND m.status = 'pending' {due}
+        ORDER BY m.id LIMIT %s
+    ) head
+    ORDER BY head.id LIMIT %s
+"""
+
+
+def oldest_pending(*, limit: int, due_by: datetime | None = None) -> list[PendingRow]:
+    """The first ``limit`` pending messages by id, as (id, created_at, send_after); with
+    ``due_by``, only those due by then (no ``send_after``, or one not after it).
+
+    Pending rows are indexed per batch only (``message_pending_idx``), so on PostgreSQL
+    this skips from batch to batch in that index and merges each batch's first rows: a
+    few index pages however many messages wait, where "pending ORDER BY id" would read
+    every pending row or walk the primary key past every message already sent.
+    """
+    if connection.vendor != "postgresql":
+        pending = Message.objects.filter(status=Status.PENDING)
+        if due_by is not None:
+            pending = pending.filter(Q(send_after__isnull=True) | Q(send_after__lte=due_by))
+        return list(pending.order_by("id").values_list("id", "created_at", "send_after")[:limit])
+    due = "AND (m.send_after IS NULL OR m.send_after <= %s)" if due_by is not None else ""
+    params = [due_by] if due_by is not None else []
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The planner cannot know how few batches have pending rows: its estimate of
+        # (batches × limit) rows would JIT-compile the query, 250 ms for a 60 ms read.
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute(_OLDEST_PENDING_SQL.format(due=due), [*params, limit, limit])
+        return list(cursor.fetchall())
 
 
 def batch_progress(batch: Batch | int) -> BatchProgress:

@@ -24,6 +24,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from delivery.models import Message
+from delivery.selectors import oldest_pending
 from smsadmin import heartbeats
 
 REDIS_TIMEOUT_SECONDS = 0.5
@@ -125,20 +126,14 @@ def oldest_pending_seconds() -> float | None:
     """Seconds the longest-waiting due message has waited (since it was created, or
     since its ``send_after``); None when nothing is due.
 
-    Walks ``message_status_idx`` (status, id) from the oldest id and stops at the first
-    due row, so it reads a handful of index entries however big the table is.
+    The first due row by id (``delivery.selectors.oldest_pending``): a handful of index
+    entries however big the table is.
     """
     now = timezone.now()
-    oldest = (
-        Message.objects.filter(status=Message.Status.PENDING)
-        .filter(Q(send_after__isnull=True) | Q(send_after__lte=now))
-        .order_by("id")
-        .values_list("created_at", "send_after")
-        .first()
-    )
-    if oldest is None:
+    oldest = oldest_pending(limit=1, due_by=now)
+    if not oldest:
         return None
-    created_at, send_after = oldest
+    _id, created_at, send_after = oldest[0]
     due_since = max(created_at, send_after) if send_after else created_at
     return round(max(0.0, (now - due_since).total_seconds()), 1)
 

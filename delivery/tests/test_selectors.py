@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from delivery.models import Message
-from delivery.selectors import batch_progress, status_counts
+from delivery.selectors import batch_progress, oldest_pending, status_counts
 from delivery.tests.factories import BatchFactory, MessageFactory
 
 pytestmark = pytest.mark.django_db
@@ -70,3 +70,33 @@ def test_status_counts_give_every_status_of_each_batch_pending_included():
         second.pk: {**zeros, Status.FAILED: 1},
         untouched.pk: zeros,
     }
+
+
+def test_oldest_pending_merges_the_batches_in_id_order_and_skips_rows_not_due():
+    now = timezone.now()
+    first, second = BatchFactory(), BatchFactory()
+    rows = [
+        MessageFactory(batch=batch, status=status, send_after=send_after)
+        for batch, status, send_after in [
+            (first, Status.DELIVERED, None),
+            (second, Status.PENDING, now + timedelta(hours=1)),
+            (first, Status.PENDING, None),
+            (second, Status.PENDING, None),
+            (first, Status.PENDING, now - timedelta(minutes=1)),
+            (second, Status.SENDING, None),
+        ]
+    ]
+    deferred, first_due, second_due, released = (row.pk for row in rows[1:5])
+
+    assert [row[0] for row in oldest_pending(limit=3)] == [deferred, first_due, second_due]
+    assert [row[0] for row in oldest_pending(limit=10, due_by=now)] == [
+        first_due,
+        second_due,
+        released,
+    ]
+    assert oldest_pending(limit=1, due_by=now) == [(first_due, rows[2].created_at, None)]
+
+
+def test_oldest_pending_is_empty_when_nothing_waits():
+    MessageFactory(status=Status.DELIVERED)
+    assert oldest_pending(limit=5) == []

@@ -10,8 +10,7 @@ import logging
 from collections.abc import Iterator
 
 from django.db import DatabaseError, connection
-from django.db.models import Count, Min
-from django.db.models.functions import Coalesce
+from django.db.models import Count
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -41,7 +40,7 @@ class DatabaseCollector(Collector):
         yield from self._heartbeats()
 
     def _messages(self) -> Iterator[Metric]:
-        from delivery.models import Message
+        from delivery.selectors import oldest_pending
 
         yield GaugeMetricFamily(
             "smsadmin_pending_messages",
@@ -49,16 +48,13 @@ class DatabaseCollector(Collector):
             value=count_pending_capped(),
         )
         now = timezone.now()
-        oldest_head = (
-            Message.objects.filter(status=Message.Status.PENDING)
-            .order_by("id")
-            .values("id")[:OLDEST_PENDING_SCAN_ROWS]
-        )
-        due_since = (
-            Message.objects.filter(pk__in=oldest_head)
-            .annotate(due_at=Coalesce("send_after", "created_at"))
-            .filter(due_at__lte=now)
-            .aggregate(oldest=Min("due_at"))["oldest"]
+        due_since = min(
+            (
+                due_at
+                for _id, created_at, send_after in oldest_pending(limit=OLDEST_PENDING_SCAN_ROWS)
+                if (due_at := send_after or created_at) <= now
+            ),
+            default=None,
         )
         yield GaugeMetricFamily(
             "smsadmin_oldest_pending_message_age_seconds",
