@@ -95,9 +95,9 @@ def oldest_pending(*, limit: int, due_by: datetime | None = None) -> list[Pendin
     ``due_by``, only those due by then (no ``send_after``, or one not after it).
 
     Pending rows are indexed per batch only (``message_pending_idx``), so on PostgreSQL
-    this skips from batch to batch in that index and merges each batch's first rows: a
-    few index pages however many messages wait, where "pending ORDER BY id" would read
-    every pending row or walk the primary key past every message already sent.
+    this skips from batch to batch in that index and merges each batch's first rows: at
+    most ``limit`` rows of each batch with pending messages, where "pending ORDER BY id"
+    would read every pending row or walk the primary key past every message already sent.
     """
     if connection.vendor != "postgresql":
         pending = Message.objects.filter(status=Status.PENDING)
