@@ -108,7 +108,7 @@ def oldest_pending(*, limit: int, due_by: datetime | None = None) -> list[Pendin
     params = [due_by] if due_by is not None else []
     with transaction.atomic(), connection.cursor() as cursor:
         # The planner cannot know how few batches have pending rows: its estimate of
-        # (batches × limit) rows would JIT-compile the query, 250 ms for a 60 ms read.
+        # (batches times limit) rows would JIT-compile the query, 250 ms for a 60 ms read.
         cursor.execute("SET LOCAL jit = off")
         cursor.execute(_OLDEST_PENDING_SQL.format(due=due), [*params, limit, limit])
         return list(cursor.fetchall())
