@@ -17,7 +17,8 @@ class PhoneField(models.CharField):
     database's locale collation (``C.UTF-8`` here, ``en_US.UTF-8`` often) pays a locale
     comparison for every pair and PostgreSQL gives up its abbreviated sort keys for it.
     A campaign's fan-out sorts the whole audience by phone and inserts every message into
-    two phone indexes: with "C" the sort takes a third of the time. Every phone column
+    two phone indexes: with "C" the sort took 40 % of the time (50 ms, not 125 ms, for
+    100,000 members), and the fan-out 1.26 s instead of 1.90 s. Every phone column
     uses this field, so joins between them compare under one collation.
 
     SQLite compares bytes already (its BINARY collation) and has no "C": the collation
