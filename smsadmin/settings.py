@@ -231,6 +231,10 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
     )
+    # Django binds parameters in Python (client-side cursors), which never prepare;
+    # smsadmin.prepared binds on the server and prepares its hot statements, which
+    # psycopg allows only with a threshold (Django's default, None, turns them off).
+    DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Authentication -------------------------------------------------------------------

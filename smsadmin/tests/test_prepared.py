@@ -1,0 +1,39 @@
+"""fetch_prepared: rows as a cursor gives them, prepared once per connection, Django's
+errors."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import DatabaseError, ProgrammingError, connection, transaction
+from django.db.transaction import TransactionManagementError
+
+from smsadmin.prepared import fetch_prepared
+
+pytestmark = pytest.mark.django_db
+SQL = "SELECT %s::int + 1, %s::text"
+
+
+def prepared_statements() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [statement for (statement,) in cursor.fetchall()]
+
+
+def test_it_returns_the_rows_and_prepares_the_statement_once_per_connection():
+    assert fetch_prepared(SQL, [1, "a"]) == [(2, "a")]
+    assert fetch_prepared(SQL, [41, "b"]) == [(42, "b")]
+    ours = [statement for statement in prepared_statements() if "+ 1" in statement]
+    assert ours == ["SELECT $1::int + 1, $2::text"]
+
+
+def test_database_errors_are_djangos():
+    with pytest.raises(ProgrammingError), transaction.atomic():
+        fetch_prepared("SELECT no_such_column FROM delivery_message WHERE id = %s", [1])
+
+
+def test_it_refuses_to_run_in_a_transaction_that_already_failed():
+    with transaction.atomic():
+        with pytest.raises(DatabaseError), transaction.atomic(savepoint=False):
+            fetch_prepared("SELECT 1 / %s", [0])
+        with pytest.raises(TransactionManagementError):
+            fetch_prepared(SQL, [1, "a"])
