@@ -25,6 +25,8 @@ class WebhookShortcutMiddleware:
     callback per message state), so the rest of the stack is pure cost. Placed right
     after SecurityMiddleware; every other URL takes the whole stack. The API is opened
     by its keys alone (DRF authenticates them), so the stack is pure cost there too.
+    (Twilio's status callbacks take a shorter way still when a WSGI server calls
+    ``smsadmin.wsgi.application``: ``delivery.status_lane`` answers them before Django.)
 
     They also skip the database health check (``CONN_HEALTH_CHECKS``: a ``SELECT 1``
     round trip at the start of every request, which cost a third of their throughput).

@@ -1,4 +1,7 @@
-"""The status webhook opens only to Twilio's signature and never moves a message back."""
+"""The status webhook opens only to Twilio's signature and never moves a message back.
+
+Every case runs twice: through Django's test client (the view) and through the WSGI
+application gunicorn serves, where delivery.status_lane answers Twilio's form POSTs."""
 
 from __future__ import annotations
 
@@ -9,11 +12,17 @@ from twilio.request_validator import RequestValidator
 
 from delivery.models import Message
 from delivery.tests.factories import MessageFactory
+from smsadmin.testing.wsgi_client import WsgiClient
 
 pytestmark = pytest.mark.django_db
 AUTH_TOKEN = "12345678901234567890123456789012"
 PUBLIC = "https://sms.example.org"
 PATH = "/webhooks/twilio/status"
+
+
+@pytest.fixture(params=["view", "wsgi"])
+def client(request, client):
+    return client if request.param == "view" else WsgiClient()
 
 
 @pytest.fixture(autouse=True)

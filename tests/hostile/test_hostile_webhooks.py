@@ -15,6 +15,7 @@ from django.test import Client
 from delivery.models import Batch, EarlyStatus, InboundMessage, Message
 from delivery.tests.factories import MessageFactory
 from members.models import Member, OptOut
+from smsadmin.testing.wsgi_client import WsgiClient
 from tests.hostile.conftest import twilio_signature
 
 pytestmark = pytest.mark.django_db
@@ -30,8 +31,12 @@ def settings_for_twilio(twilio_settings):
     return twilio_settings
 
 
-@pytest.fixture
-def client() -> Client:
+@pytest.fixture(params=["view", "wsgi"])
+def client(request) -> Client | WsgiClient:
+    """Django's test client (the views) and the WSGI application gunicorn serves (where
+    delivery.status_lane answers form POSTs to the status webhook)."""
+    if request.param == "wsgi":
+        return WsgiClient()
     # A crash must show as the 500 a real request would get, not as an exception.
     return Client(raise_request_exception=False)
 
