@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from delivery.api.models import ApiKey
+from smsadmin.prepared import fetch_prepared_instances
 
 logger = logging.getLogger(__name__)
 KEYWORDS = ("api-key", "bearer")
@@ -36,12 +37,9 @@ class ApiKeyAuthentication(BaseAuthentication):
         keyword, _, key = header.partition(" ")
         if keyword.lower() not in KEYWORDS or not key.strip():
             raise exceptions.AuthenticationFailed("Send the key as 'Authorization: Api-Key <key>'.")
-        try:
-            api_key = ApiKey.objects.get_from_key(key.strip())
-        except ApiKey.DoesNotExist:
-            raise exceptions.AuthenticationFailed(
-                "This API key is not valid or was revoked."
-            ) from None
+        api_key = usable_key(key.strip())
+        if api_key is None:
+            raise exceptions.AuthenticationFailed("This API key is not valid or was revoked.")
         if api_key.has_expired:
             raise exceptions.AuthenticationFailed("This API key has expired.")
         _note_use(api_key)
@@ -49,6 +47,17 @@ class ApiKeyAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return 'Api-Key realm="api"'
+
+
+def usable_key(key: str) -> ApiKey | None:
+    """The unrevoked key ``key`` is (its hash checked), else None.
+
+    ``ApiKey.objects.get_from_key`` with one prepared SELECT instead of the ORM's: it
+    runs on every API request.
+    """
+    prefix, _, _ = key.partition(".")
+    found = fetch_prepared_instances(ApiKey, "prefix = %s AND NOT revoked", [prefix])
+    return found[0] if found and found[0].is_valid(key) else None
 
 
 def _note_use(api_key: ApiKey) -> None:
@@ -92,10 +101,8 @@ class KeyRateThrottle(BaseThrottle):
         minute = int(now // 60)
         counter = f"smsadmin:api-rate:{api_key.prefix}:{minute}"
         try:
-            pipeline = _redis().pipeline()
-            pipeline.incr(counter)
-            pipeline.expire(counter, 120)
-            count, _ = pipeline.execute()
+            client = _redis()
+            count = int(_count_request()(keys=[counter], args=[120], client=client))
         except redis.RedisError as error:
             logger.warning("API rate limit not checked, Redis failed: %s", error)
             return True
@@ -111,6 +118,20 @@ class KeyRateThrottle(BaseThrottle):
 @cache
 def _redis() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
+
+
+# One round trip, and no counter left without its expiry: INCR, EXPIRE on the first.
+_COUNT_REQUEST = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+
+
+@cache
+def _count_request() -> Any:
+    """The script (its SHA cached; each call names the client, which tests may swap)."""
+    return _redis().register_script(_COUNT_REQUEST)
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):

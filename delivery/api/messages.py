@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, serializers, status
@@ -33,6 +33,7 @@ from delivery.dispatch import dispatch_trickle
 from delivery.models import Batch, Message
 from delivery.segments import analyze
 from members.models import OptOut, Suppression
+from smsadmin.prepared import fetch_prepared
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
@@ -194,9 +195,7 @@ def queue_message(
 
 def _block_on(phone: str) -> str | None:
     """``opted_out``, ``suppressed`` or None, in one small query (both partial indexes)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_BLOCK_SQL, [phone, phone])
-        opted_out, suppressed = cursor.fetchone()
+    ((opted_out, suppressed),) = fetch_prepared(_BLOCK_SQL, [phone, phone])
     return "opted_out" if opted_out else "suppressed" if suppressed else None
 
 

@@ -1,5 +1,5 @@
 """fetch_prepared: rows as a cursor gives them, prepared once per connection, Django's
-errors."""
+errors and execute wrappers; fetch_prepared_instances: models as the ORM loads them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import pytest
 from django.db import DatabaseError, ProgrammingError, connection, transaction
 from django.db.transaction import TransactionManagementError
 
-from smsadmin.prepared import fetch_prepared
+from delivery.api.models import ApiKey
+from smsadmin.prepared import fetch_prepared, fetch_prepared_instances
 
 pytestmark = pytest.mark.django_db
 SQL = "SELECT %s::int + 1, %s::text"
@@ -37,3 +38,31 @@ def test_it_refuses_to_run_in_a_transaction_that_already_failed():
             fetch_prepared("SELECT 1 / %s", [0])
         with pytest.raises(TransactionManagementError):
             fetch_prepared(SQL, [1, "a"])
+
+
+def test_execute_wrappers_see_the_statement_and_its_parameters():
+    seen = []
+
+    def spy(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        seen.append((sql, list(params)))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(spy):
+        assert fetch_prepared(SQL, [1, "a"]) == [(2, "a")]
+    assert seen == [(SQL, [1, "a"])]
+
+
+def test_instances_come_back_as_the_orm_loads_them():
+    api_key, _ = ApiKey.objects.create_key(
+        name="partner", scopes=["send", "read"], rate_limit_per_minute=42
+    )
+    ApiKey.objects.create_key(name="other", scopes=["contacts"])
+    (loaded,) = fetch_prepared_instances(ApiKey, "prefix = %s", [api_key.prefix])
+    expected = ApiKey.objects.get(pk=api_key.pk)
+    fields = [field.attname for field in ApiKey._meta.concrete_fields]
+    assert {name: getattr(loaded, name) for name in fields} == {
+        name: getattr(expected, name) for name in fields
+    }
+    assert loaded.scopes == ["send", "read"]  # JSON decoded, as the ORM does
+    assert loaded._state.adding is False
+    assert fetch_prepared_instances(ApiKey, "prefix = %s", ["nothing"]) == []
