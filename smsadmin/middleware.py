@@ -56,8 +56,10 @@ class WebhookShortcutMiddleware:
         match = request.resolver_match
         if request.path_info.startswith(WEBHOOK_PREFIX):
             return _serve_webhook(match.func, request, *match.args, **match.kwargs)
-        # No retry on a dead connection here: not every API call is idempotent.
-        response = match.func(request, *match.args, **match.kwargs)
+        if request.path_info.startswith(API_PREFIX):
+            response = _serve_api(match.func, request, *match.args, **match.kwargs)
+        else:
+            response = match.func(request, *match.args, **match.kwargs)
         # What Django's handler does for a view's template response (DRF's Response).
         if hasattr(response, "render") and callable(response.render):
             response = response.render()
@@ -80,6 +82,46 @@ def _measured(
 
     after = PrometheusAfterMiddleware(counted)
     return after
+
+
+def _serve_api(
+    view: Callable[..., HttpResponse], request: HttpRequest, *args: object, **kwargs: object
+) -> HttpResponse:
+    """No health check either; an API call is not always idempotent, so it runs again on a
+    new connection only when the dead one failed before any statement or at the first,
+    a read (its key's lookup): then nothing of it reached the database."""
+    connection.health_check_done = True
+    arrival = _FirstStatement()
+    try:
+        with connection.execute_wrapper(arrival):
+            return view(request, *args, **kwargs)
+    except (InterfaceError, OperationalError):
+        if connection.in_atomic_block or not arrival.nothing_done:
+            raise
+        connection.close()
+        return view(request, *args, **kwargs)
+
+
+class _FirstStatement:
+    """An execute wrapper that tells whether a failure left the database untouched: no
+    statement ran, or the first one, a SELECT, is what failed."""
+
+    def __init__(self) -> None:
+        self.statements = 0
+        self.first_read_failed = False
+
+    def __call__(self, execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        first = self.statements == 0
+        self.statements += 1
+        try:
+            return execute(sql, params, many, context)
+        except (InterfaceError, OperationalError):
+            self.first_read_failed = first and sql.lstrip()[:6].upper() == "SELECT"
+            raise
+
+    @property
+    def nothing_done(self) -> bool:
+        return self.statements == 0 or self.first_read_failed
 
 
 def _serve_webhook(

@@ -387,6 +387,16 @@ def test_requests_past_the_keys_rate_are_throttled_with_retry_after(client, sche
     assert Message.objects.count() == 0
 
 
+def test_a_keys_rate_counter_expires_after_its_minute(client, api_key, scheduled):
+    key, plaintext = api_key
+    read(client, plaintext)
+    read(client, plaintext)
+    store = rate_counters()
+    (counter,) = store.scan_iter(f"smsadmin:api-rate:{key.prefix}:*")
+    assert int(store.get(counter)) == 2
+    assert 60 < store.ttl(counter) <= 120
+
+
 # Idempotency ----------------------------------------------------------------------------
 
 

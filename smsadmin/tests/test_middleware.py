@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import psycopg
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.urls import reverse
 from twilio.request_validator import RequestValidator
 
+from delivery.api.models import ApiKey
 from delivery.models import Message
 from delivery.tests.factories import MessageFactory
+from smsadmin.middleware import _FirstStatement
 
 pytestmark = pytest.mark.django_db
 
@@ -80,3 +84,54 @@ def test_requests_that_take_the_short_way_are_still_counted_by_view(client):
     assert client.get("/api/v1/messages").status_code == 401
 
     assert counted._value.get() == before + 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_api_send_on_a_dead_kept_connection_reconnects_and_sends_once(client, monkeypatch):
+    """The API skips the health check too; its first statement (the key's lookup, a read)
+    fails on the dead connection, so the call runs again, whole, on a new one."""
+    monkeypatch.setattr("delivery.api.messages.dispatch_trickle", lambda **kwargs: None)
+    _, key = ApiKey.objects.create_key(name="dead", scopes=["send"], rate_limit_per_minute=100)
+    connection.ensure_connection()
+    doomed = connection.connection.info.backend_pid
+    with psycopg.connect(connection.connection.info.dsn, autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [doomed])
+    response = client.post(
+        "/api/v1/messages",
+        {"to": "+14155550123", "body": "Hello"},
+        content_type="application/json",
+        headers={"Authorization": f"Api-Key {key}"},
+    )
+    assert response.status_code == 202, response.content
+    assert connection.connection.info.backend_pid != doomed
+    assert list(Message.objects.values_list("phone", flat=True)) == ["+14155550123"]
+
+
+def failing(sql, params, many, context):  # type: ignore[no-untyped-def]
+    raise OperationalError("server closed the connection unexpectedly")
+
+
+def succeeding(sql, params, many, context):  # type: ignore[no-untyped-def]
+    return []
+
+
+@pytest.mark.parametrize(
+    ("statements", "untouched"),
+    [
+        ([], True),
+        ([("SELECT 1", failing)], True),
+        ([("  select id FROM delivery_apikey", failing)], True),
+        ([("INSERT INTO delivery_message VALUES (1)", failing)], False),
+        ([("SELECT 1", succeeding), ("SELECT 2", failing)], False),
+        ([("SELECT 1", succeeding), ("INSERT INTO t VALUES (1)", failing)], False),
+    ],
+    ids=["none", "first-read", "first-read-lowercase", "first-write", "second-read", "write"],
+)
+def test_a_failure_leaves_the_database_untouched_only_before_or_at_a_first_read(
+    statements, untouched
+):
+    arrival = _FirstStatement()
+    for sql, execute in statements:
+        with contextlib.suppress(OperationalError):
+            arrival(execute, sql, [], False, {})
+    assert arrival.nothing_done is untouched
