@@ -61,6 +61,37 @@ def fetch_prepared_instances(model: type[M], where: str, params: Sequence[Any]) 
     return instances
 
 
+def insert_prepared(instance: Model) -> None:
+    """Save a new ``instance`` in one prepared INSERT … RETURNING its primary key.
+
+    ``Model.objects.create`` without the ORM's query compiler and without the
+    ``pre_save``/``post_save`` signals: only for models nothing listens to (a message
+    sent through the API). Fields are prepared as ``save()`` prepares them.
+    """
+    insert, fields = _inserter(type(instance))
+    values = [
+        field.get_db_prep_save(field.pre_save(instance, add=True), connection) for field in fields
+    ]
+    ((pk,),) = fetch_prepared(insert, values)
+    setattr(instance, instance._meta.pk.attname, pk)
+    instance._state.adding = False
+    instance._state.db = connection.alias
+
+
+@functools.cache
+def _inserter(model: type[Model]) -> tuple[str, list[Any]]:
+    quote = connection.ops.quote_name
+    meta = model._meta
+    fields = [field for field in meta.concrete_fields if field is not meta.auto_field]
+    columns = ", ".join(quote(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    return (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608
+        f"RETURNING {quote(meta.pk.column)}",
+        fields,
+    )
+
+
 @dataclass(frozen=True)
 class _Loader:
     select: str

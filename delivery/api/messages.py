@@ -33,7 +33,7 @@ from delivery.dispatch import dispatch_trickle
 from delivery.models import Batch, Message
 from delivery.segments import analyze
 from members.models import OptOut, Suppression
-from smsadmin.prepared import fetch_prepared
+from smsadmin.prepared import fetch_prepared, insert_prepared
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
@@ -176,7 +176,7 @@ def queue_message(
     shape = analyze(body)
     batch_id = _batch_of_the_day(sender, now)
     send_after = send_at if send_at is not None and send_at > now else None
-    message = Message.objects.create(
+    message = Message(
         batch_id=batch_id,
         kind=Batch.Kind.API,
         phone=to,
@@ -189,6 +189,8 @@ def queue_message(
         created_at=now,
         status_updated_at=now,
     )
+    # One prepared INSERT: the ORM's compiler cost a quarter of the request.
+    insert_prepared(message)
     dispatch_trickle(batch_id=batch_id, send_at=send_after)
     return message
 

@@ -1,14 +1,20 @@
 """fetch_prepared: rows as a cursor gives them, prepared once per connection, Django's
-errors and execute wrappers; fetch_prepared_instances: models as the ORM loads them."""
+errors and execute wrappers; fetch_prepared_instances and insert_prepared: models as the
+ORM loads and saves them."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import pytest
 from django.db import DatabaseError, ProgrammingError, connection, transaction
 from django.db.transaction import TransactionManagementError
+from django.utils import timezone
 
 from delivery.api.models import ApiKey
-from smsadmin.prepared import fetch_prepared, fetch_prepared_instances
+from delivery.models import Message
+from delivery.tests.factories import BatchFactory
+from smsadmin.prepared import fetch_prepared, fetch_prepared_instances, insert_prepared
 
 pytestmark = pytest.mark.django_db
 SQL = "SELECT %s::int + 1, %s::text"
@@ -66,3 +72,28 @@ def test_instances_come_back_as_the_orm_loads_them():
     assert loaded.scopes == ["send", "read"]  # JSON decoded, as the ORM does
     assert loaded._state.adding is False
     assert fetch_prepared_instances(ApiKey, "prefix = %s", ["nothing"]) == []
+
+
+def test_an_insert_stores_every_field_as_save_would_and_sets_the_primary_key():
+    batch = BatchFactory()
+    sent = Message(
+        batch=batch,
+        kind="api",
+        phone="+14155550100",
+        sender="+15005550006",
+        body="Caf\u00e9 at 10",
+        encoding="UCS-2",
+        segments=1,
+        metadata={"crm_id": 7, "tags": ["a", "b"]},
+        send_after=timezone.now() + timedelta(hours=1),
+    )
+    insert_prepared(sent)
+    assert sent.pk is not None
+    assert sent._state.adding is False
+    stored = Message.objects.get(pk=sent.pk)
+    fields = [field.attname for field in Message._meta.concrete_fields]
+    assert {name: getattr(stored, name) for name in fields} == {
+        name: getattr(sent, name) for name in fields
+    }
+    assert stored.metadata == {"crm_id": 7, "tags": ["a", "b"]}
+    assert (stored.status, stored.must_reconcile) == ("pending", False)
