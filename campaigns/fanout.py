@@ -190,8 +190,15 @@ def _fan_out_in_sql(
         # campaign is back in the state it was launched from, with no messages); it never
         # half-applies it.
         cursor.execute("SET LOCAL synchronous_commit = off")
+        # The phone order: PostgreSQL's plan walks the members' phone index, fetching the
+        # rows in phone order one random heap page at a time (2.6 of 10.9 s at a million
+        # members in EXPLAIN ANALYZE); one sequential read and a sort take under 1 s
+        # (fan-out 10.2 -> 8.7 s; unchanged at 100,000). For this statement only.
+        cursor.execute("SET LOCAL enable_indexscan = off")
         cursor.execute(sql, params)
-        return cursor.rowcount
+        created = cursor.rowcount
+        cursor.execute("RESET enable_indexscan")
+        return created
 
 
 def _correct_split_characters(*, batch_id: int) -> None:

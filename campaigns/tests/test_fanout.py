@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection, transaction
 
 from campaigns import fanout
 from campaigns.fanout import fan_out
@@ -61,6 +62,17 @@ def test_a_repeated_fan_out_adds_nothing(writer):
     assert fan_out(campaign=campaign, batch=batch) == 3
     assert fan_out(campaign=campaign, batch=batch) == 0
     assert Message.objects.count() == 3
+
+
+def test_the_fan_out_leaves_the_planner_as_it_found_it():
+    """It turns index scans off for its INSERT alone; the launch's transaction goes on
+    with the usual plans."""
+    MemberFactory.create_batch(2)
+    campaign = CampaignFactory()
+    with transaction.atomic(), connection.cursor() as cursor:
+        assert fan_out(campaign=campaign, batch=new_batch(campaign)) == 2
+        cursor.execute("SHOW enable_indexscan")
+        assert cursor.fetchone() == ("on",)
 
 
 def test_an_event_campaign_reaches_only_its_registrants(writer):
