@@ -12,7 +12,8 @@ it answers with :func:`delivery.webhooks.answer_status_callback`, the view's own
 sends Django's request_started/request_finished (connection upkeep) and counts the request
 in django-prometheus' metrics as its middleware would. Anything else (another method,
 path or content type, another charset, a non-ASCII query string, a SCRIPT_NAME, a body
-over Django's limit) goes to Django, which answers as it always does.
+over Django's limit, plain HTTP when SECURE_SSL_REDIRECT is on) goes to Django, which
+answers as it always does.
 """
 
 from __future__ import annotations
@@ -80,6 +81,10 @@ class StatusCallbackLane:
             return None
         # Mounted under a prefix, Twilio signs the prefix too: Django knows it.
         if environ.get("SCRIPT_NAME") or settings.FORCE_SCRIPT_NAME:
+            return None
+        # Plain HTTP where only HTTPS is served: SecurityMiddleware's redirect (or its
+        # exemption) is Django's to give.
+        if settings.SECURE_SSL_REDIRECT and _transport(environ) != "https":
             return None
         # A form in UTF-8 (Twilio's); any other charset is Django's to decode.
         media_type, _, parameters = environ.get("CONTENT_TYPE", "").lower().partition(";")

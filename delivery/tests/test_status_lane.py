@@ -145,6 +145,18 @@ def test_a_request_only_django_can_read_rightly_goes_to_django(lane_client, djan
     assert django_app.paths == [PATH]
 
 
+def test_plain_http_goes_to_django_when_only_https_is_served(
+    lane_client, django_app, settings, message
+):
+    settings.SECURE_SSL_REDIRECT = True
+    data = fields_for(message)
+    signed = {"X-Twilio-Signature": signature(data)}
+    assert lane_client.post(PATH, data, headers=signed).status_code == 418
+    behind_tls = lane_client.post(PATH, data, headers=signed, HTTP_X_FORWARDED_PROTO="https")
+    assert behind_tls.status_code == 200
+    assert django_app.paths == [PATH]
+
+
 def test_more_fields_than_djangos_limit_are_a_400_and_change_nothing(
     lane_client, settings, message
 ):
