@@ -88,18 +88,25 @@ def _serve_api(
     view: Callable[..., HttpResponse], request: HttpRequest, *args: object, **kwargs: object
 ) -> HttpResponse:
     """No health check either; an API call is not always idempotent, so it runs again on a
-    new connection only when the dead one failed before any statement or at the first,
-    a read (its key's lookup): then nothing of it reached the database."""
+    new connection only when the connection was lost before any statement or at the
+    first, a read (its key's lookup): then nothing of it reached the database. Any other
+    database error (a timeout, say) is the request's."""
     connection.health_check_done = True
     arrival = _FirstStatement()
     try:
         with connection.execute_wrapper(arrival):
             return view(request, *args, **kwargs)
     except (InterfaceError, OperationalError):
-        if connection.in_atomic_block or not arrival.nothing_done:
+        if connection.in_atomic_block or not arrival.nothing_done or not _connection_lost():
             raise
         connection.close()
         return view(request, *args, **kwargs)
+
+
+def _connection_lost() -> bool:
+    """The database connection is gone (psycopg marks it broken when the server hung up)."""
+    raw = connection.connection
+    return raw is None or bool(getattr(raw, "broken", False) or getattr(raw, "closed", False))
 
 
 class _FirstStatement:

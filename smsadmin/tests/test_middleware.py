@@ -107,6 +107,23 @@ def test_an_api_send_on_a_dead_kept_connection_reconnects_and_sends_once(client,
     assert list(Message.objects.values_list("phone", flat=True)) == ["+14155550123"]
 
 
+def test_an_api_call_whose_first_read_fails_on_a_live_connection_is_not_run_again(
+    client, monkeypatch
+):
+    """A timeout, say: the connection still works, so the error is the request's."""
+    _, key = ApiKey.objects.create_key(name="slow", scopes=["read"], rate_limit_per_minute=100)
+    calls = []
+
+    def timed_out(plaintext):  # type: ignore[no-untyped-def]
+        calls.append(plaintext)
+        raise OperationalError("canceling statement due to statement timeout")
+
+    monkeypatch.setattr("delivery.api.auth.usable_key", timed_out)
+    with pytest.raises(OperationalError):
+        client.get("/api/v1/messages", headers={"Authorization": f"Api-Key {key}"})
+    assert calls == [key]
+
+
 def failing(sql, params, many, context):  # type: ignore[no-untyped-def]
     raise OperationalError("server closed the connection unexpectedly")
 
