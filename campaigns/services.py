@@ -305,11 +305,18 @@ def send_test_message(*, campaign: Campaign, to_phone: str, by: Any = None) -> M
 
 def finish_sent_campaigns() -> list[int]:
     """Mark done the sending campaigns with nothing left to hand to the provider."""
-    unfinished = Message.objects.filter(
-        batch_id=OuterRef("batch_id"), status__in=[Message.Status.PENDING, Message.Status.SENDING]
+    # One EXISTS per status: each probes its partial index (message_pending_idx, and
+    # message_batch_status_idx for sending). With "status IN (pending, sending)" the
+    # planner scanned the whole message table once per campaign in progress.
+    pending, sending = (
+        Exists(Message.objects.filter(batch_id=OuterRef("batch_id"), status=status))
+        for status in (Message.Status.PENDING, Message.Status.SENDING)
     )
     finished = list(
-        Campaign.objects.in_progress().exclude(Exists(unfinished)).values_list("pk", flat=True)
+        Campaign.objects.in_progress()
+        .exclude(pending)
+        .exclude(sending)
+        .values_list("pk", flat=True)
     )
     if finished:
         Campaign.objects.filter(pk__in=finished, state=State.SENDING).update(

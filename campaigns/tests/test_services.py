@@ -170,15 +170,18 @@ def test_a_test_message_to_an_opted_out_phone_is_refused():
 
 def test_finished_campaigns_are_marked_done_and_others_keep_sending(enqueued):
     MemberFactory.create_batch(2)
-    finished, busy = CampaignFactory(), CampaignFactory()
-    launch_campaign(campaign_id=finished.pk)
-    launch_campaign(campaign_id=busy.pk)
-    finished.refresh_from_db()
+    finished, pending, claimed = CampaignFactory(), CampaignFactory(), CampaignFactory()
+    for campaign in (finished, pending, claimed):
+        launch_campaign(campaign_id=campaign.pk)
+        campaign.refresh_from_db()
     Message.objects.filter(batch=finished.batch).update(status=Status.DELIVERED)
+    # A worker holds these: in flight to the provider, not yet answered.
+    Message.objects.filter(batch=claimed.batch).update(status=Status.SENDING)
 
     assert finish_sent_campaigns() == [finished.pk]
-    busy.refresh_from_db()
-    assert busy.state == State.SENDING
+    for campaign in (pending, claimed):
+        campaign.refresh_from_db()
+        assert campaign.state == State.SENDING
 
 
 def test_a_paused_campaign_shows_why_and_resumes_from_its_page(client, enqueued):
