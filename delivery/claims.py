@@ -234,6 +234,9 @@ def _next_status(record: SendRecord, attempts: int, now: datetime) -> tuple[str,
         return Message.Status.FAILED, None
     if record.outcome == SendOutcome.SKIPPED:
         return Message.Status.CANCELED, None
+    if record.outcome == SendOutcome.RELEASED:
+        # Due again at once, or after the back-off of this round's tries if it made any.
+        return Message.Status.PENDING, now + retry_delay(attempts) if record.attempts else None
     if record.outcome == SendOutcome.RETRY and attempts >= settings.SMS_MAX_ATTEMPTS:
         return Message.Status.FAILED, None
     # RETRY, or UNKNOWN (the provider may have it; reconcile first): never given up on

@@ -186,9 +186,14 @@ class _BatchSender:
                 return _record(message, result, [_attempt_record(started_at, result)])
         result = SendResult(outcome=SendOutcome.RETRY, duration_ms=0)
         for try_number in range(1, IN_ROUND_TRIES + 1):
+            # Before the rate limiter too: a released message should not use up a permit.
+            if self._claim_too_old(message):
+                return SendRecord(message=message, outcome=SendOutcome.RELEASED, attempts=attempts)
             await self.permits.acquire(message.sender, message.segments)
             if self._blocked_since_claim(message):  # checked last thing before sending
                 return SendRecord(message=message, outcome=SendOutcome.SKIPPED, attempts=attempts)
+            if self._claim_too_old(message):
+                return SendRecord(message=message, outcome=SendOutcome.RELEASED, attempts=attempts)
             started_at = timezone.now()
             result = await self.backend.send(sms)
             metrics.observe_provider_send(result=result, claimed_at=message.claimed_at)
@@ -235,6 +240,16 @@ class _BatchSender:
                 error_message=result.error_message,
             )
         return result  # still unknown: held back until the provider can answer
+
+    def _claim_too_old(self, message: ClaimedMessage) -> bool:
+        """Past half its lease a claim is not sent: once the lease is over, reconcile may
+        ask the provider about the message and, not finding it, queue it again for
+        another worker; a send started now could land after that look-up and the text go
+        out twice. Released instead (pending again; the write is guarded by the claim), it
+        goes out once, from whoever claims it next. Half the lease leaves the other half
+        for a request already under way to reach the provider."""
+        age = timezone.now() - message.claimed_at
+        return age >= timedelta(seconds=settings.SMS_SENDING_LEASE_SECONDS / 2)
 
     def _blocked_since_claim(self, message: ClaimedMessage) -> bool:
         if message.phone in self._newly_suppressed:

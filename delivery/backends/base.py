@@ -30,6 +30,7 @@ class SendOutcome(StrEnum):
     UNKNOWN = "unknown"  # may or may not have been taken (timeout): reconcile before retrying
     FAILED = "failed"  # refused for good (4xx with an error code)
     SKIPPED = "skipped"  # never sent: the phone opted out or was suppressed meanwhile
+    RELEASED = "released"  # never sent: its claim grew too old; pending again, due now
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,6 +135,26 @@ def test_max_messages_bounds_one_round(fake_twilio):
     assert len(creations(fake_twilio)) == 10
 
 
+def test_a_claim_past_half_its_lease_is_released_unsent_and_due_again(fake_twilio, settings):
+    """Reconcile may look a message up once its lease is over: a worker that got to it
+    that late (stalled on Redis, say) must not send it then, or it could go out twice."""
+    settings.SMS_SENDING_LEASE_SECONDS = 0  # every claim is "too old" at once
+    batch = BatchFactory()
+    MessageFactory.create_batch(3, batch=batch)
+
+    summary = send_due_messages(batch_id=batch.pk, max_messages=10)
+
+    assert (summary.claimed, summary.accepted, summary.retry_later) == (3, 0, 3)
+    assert creations(fake_twilio) == []
+    assert set(Message.objects.values_list("status", "claimed_at", "send_after", "attempts")) == {
+        (Status.PENDING, None, None, 0)
+    }
+    assert Attempt.objects.count() == 0
+    settings.SMS_SENDING_LEASE_SECONDS = 300
+    assert send_due_messages(batch_id=batch.pk, max_messages=10).accepted == 3
+    assert len(creations(fake_twilio)) == 3
+
+
 def test_when_the_provider_cannot_say_whether_it_took_a_message_it_is_held_not_resent(
     fake_twilio, settings
 ):
