@@ -23,8 +23,6 @@ class WsgiResponse:
     status_code: int
     content: bytes
     headers: dict[str, str] = field(default_factory=dict)
-    # Cookies set by the response, as names (Django's client gives a SimpleCookie).
-    cookies: dict[str, str] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> str:
         return self.headers[name.lower()]
@@ -77,9 +75,4 @@ class WsgiClient:
             status_code=int(status.split(" ", 1)[0]),
             content=content,
             headers={name.lower(): value for name, value in headers},
-            cookies={
-                value.split("=", 1)[0].strip(): value
-                for name, value in headers
-                if name.lower() == "set-cookie"
-            },
         )
