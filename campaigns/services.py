@@ -305,8 +305,8 @@ def send_test_message(*, campaign: Campaign, to_phone: str, by: Any = None) -> M
 
 def finish_sent_campaigns() -> list[int]:
     """Mark done the sending campaigns with nothing left to hand to the provider."""
-    # One EXISTS per status: each probes its partial index (message_pending_idx, and
-    # message_batch_status_idx for sending). With "status IN (pending, sending)" the
+    # One EXISTS per status: each probes its partial index (message_pending_idx,
+    # message_sending_idx). With "status IN (pending, sending)" the
     # planner scanned the whole message table once per campaign in progress.
     pending, sending = (
         Exists(Message.objects.filter(batch_id=OuterRef("batch_id"), status=status))
