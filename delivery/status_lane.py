@@ -26,12 +26,12 @@ from urllib.parse import parse_qsl
 
 from django.conf import settings
 from django.core import signals
-from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpResponse
 from django.urls import resolve, reverse
 from django.utils.encoding import iri_to_uri
 
 from delivery.webhooks import answer_status_callback
+from smsadmin.middleware import serve_idempotent
 
 WSGIApplication = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 FORM = "application/x-www-form-urlencoded"
@@ -116,18 +116,9 @@ class StatusCallbackLane:
             "host": environ.get("HTTP_HOST", ""),
         }
         fields = dict(pairs)
-        # No "SELECT 1" health check per callback; a dead connection (PostgreSQL
-        # restarted) gets one more try on a new one, as in WebhookShortcutMiddleware:
-        # applying a status twice changes nothing.
-        connection.health_check_done = True
         try:
-            try:
-                return answer_status_callback(fields, **arguments)
-            except (InterfaceError, OperationalError):
-                if connection.in_atomic_block:
-                    raise
-                connection.close()
-                return answer_status_callback(fields, **arguments)
+            # As the shortcut serves webhooks: applying a status twice changes nothing.
+            return serve_idempotent(lambda: answer_status_callback(fields, **arguments))
         except Exception:
             request_logger.exception(
                 "Internal Server Error: %s", self.path, extra={"status_code": 500}
@@ -152,7 +143,12 @@ class _Metrics:
 
     def __init__(self, *, view: str) -> None:
         self.view = view
-        self.enabled = "django_prometheus" in settings.INSTALLED_APPS
+        self.django_metrics: Any = None
+        if "django_prometheus" in settings.INSTALLED_APPS:
+            from django_prometheus.middleware import Metrics
+
+            # The middleware's own instance (one per process).
+            self.django_metrics = Metrics.get_instance()
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
 
     def count(
@@ -164,11 +160,9 @@ class _Metrics:
         response_bytes: int,
         seconds: float,
     ) -> None:
-        if not self.enabled:
+        metrics = self.django_metrics
+        if metrics is None:
             return
-        from django_prometheus.middleware import Metrics
-
-        metrics = Metrics.get_instance()
         transport = _transport(environ)
         view, code = self.view, str(status)
         metrics.requests_total.inc()

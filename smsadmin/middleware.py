@@ -134,12 +134,20 @@ class _FirstStatement:
 def _serve_webhook(
     view: Callable[..., HttpResponse], request: HttpRequest, *args: object, **kwargs: object
 ) -> HttpResponse:
+    return serve_idempotent(lambda: view(request, *args, **kwargs))
+
+
+def serve_idempotent(serve: Callable[[], HttpResponse]) -> HttpResponse:
+    """``serve()`` without Django's per-request health check of the kept connection; if
+    that connection turns out dead, ``serve()`` once more on a new one. Only for work that
+    may run twice (a provider's webhook: statuses move forward only, texts are recorded
+    once per MessageSid)."""
     # Django resets this flag when a request starts; set, it skips this request's check.
     connection.health_check_done = True
     try:
-        return view(request, *args, **kwargs)
+        return serve()
     except (InterfaceError, OperationalError):
         if connection.in_atomic_block:
             raise
         connection.close()
-        return view(request, *args, **kwargs)
+        return serve()
